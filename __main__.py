@@ -1,0 +1,5 @@
+"""Pulumi entry point: builds the stack for this stack's role (config ``mlops:role``)."""
+
+from infra.program import main
+
+main()

@@ -1,0 +1,347 @@
+"""Typed, validated stack configuration.
+
+Every key is read and checked before any resource is declared. All problems are collected and raised
+together as one ``pulumi.RunError`` (which the CLI prints without a traceback), one line per bad key, each
+naming the key, what was expected and the ``pulumi config set`` command that fixes it.
+
+Keys live in the ``mlops`` namespace, except the region, which is the AWS provider's own ``aws:region``.
+Each key is documented in the ``Pulumi.<stack>.yaml`` files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+
+from infra import naming
+
+NAMESPACE = "mlops"
+Role = Literal["tooling", "stage", "prod"]
+ROLES: tuple[Role, ...] = ("tooling", "stage", "prod")
+ARCHITECTURES = ("arm64", "x86_64")
+# The values CloudWatch Logs accepts for retentionInDays.
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+DEFAULT_LOG_RETENTION_DAYS = 30
+
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+_MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+_SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,12}$")
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{8,12}$")
+_SLACK_USER_GROUP = re.compile(r"^S[A-Z0-9]{8,12}$")
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a stack deploys: the provider refuses credentials for any other account."""
+
+    account_id: str
+    region: str
+
+    @property
+    def partition(self) -> str:
+        return naming.partition_for_region(self.region)
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    channel_id: str
+    approvers: tuple[str, ...]
+    bot_token: pulumi.Output[str]
+    signing_secret: pulumi.Output[str]
+
+    @property
+    def approver_users(self) -> tuple[str, ...]:
+        return tuple(a for a in self.approvers if _SLACK_USER.match(a))
+
+    @property
+    def approver_groups(self) -> tuple[str, ...]:
+        return tuple(a for a in self.approvers if _SLACK_USER_GROUP.match(a))
+
+
+@dataclass(frozen=True)
+class ToolingConfig:
+    project: str
+    stack: str
+    target: Target
+    model_name: str
+    architecture: str
+    stage_account_id: str
+    prod_account_id: str
+    slack: SlackSettings
+    log_retention_days: int
+    role: Role = "tooling"
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """A stage or prod stack: same code path, values from its own stack file."""
+
+    project: str
+    stack: str
+    role: Role
+    target: Target
+    tooling_stack: str
+    log_retention_days: int
+
+
+StackConfig = ToolingConfig | EnvironmentConfig
+
+
+class _Reader:
+    """Reads keys and collects every problem instead of stopping at the first."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.errors: list[str] = []
+        self._mlops = pulumi.Config(NAMESPACE)
+        self._aws = pulumi.Config("aws")
+
+    def fail(self, key: str, expected: str, got: object, fix: str) -> None:
+        got_text = "nothing (the key is not set)" if got is None else repr(got)
+        self.errors.append(f"{key}: expected {expected}, got {got_text}. Fix: {fix}")
+
+    def set_command(self, key: str, example: str) -> str:
+        return f"pulumi config set {key} {example} --stack {self.stack}"
+
+    def text(
+        self,
+        name: str,
+        *,
+        expected: str,
+        example: str,
+        pattern: re.Pattern[str] | None = None,
+        choices: tuple[str, ...] | None = None,
+        default: str | None = None,
+        check: Callable[[str], bool] | None = None,
+        namespace: str = NAMESPACE,
+    ) -> str:
+        key = f"{namespace}:{name}"
+        raw = (self._aws if namespace == "aws" else self._mlops).get(name)
+        value = raw.strip() if raw is not None else default
+        fix = self.set_command(key, example)
+        ok = value is not None and (
+            (pattern is None or pattern.match(value) is not None)
+            and (choices is None or value in choices)
+            and (check is None or check(value))
+        )
+        if not ok:
+            self.fail(key, expected, raw, fix)
+            return example
+        return value
+
+    def integer(self, name: str, *, expected: str, example: int, choices: tuple[int, ...], default: int) -> int:
+        key = f"{NAMESPACE}:{name}"
+        raw = self._mlops.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or value not in choices:
+            self.fail(key, expected, raw, self.set_command(key, str(example)))
+            return default
+        return value
+
+    def string_list(self, name: str, *, expected: str, example: str, item: Callable[[str], bool]) -> tuple[str, ...]:
+        key = f"{NAMESPACE}:{name}"
+        fix = f"pulumi config set --path '{key}[0]' {example} --stack {self.stack}"
+        raw = self._mlops.get(name)
+        try:
+            value = json.loads(raw) if raw is not None else None
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, list) or not value:
+            self.fail(key, expected, raw, fix)
+            return ()
+        bad = [v for v in value if not isinstance(v, str) or not item(v)]
+        if bad:
+            self.fail(key, expected, bad[0], fix)
+            return ()
+        return tuple(value)
+
+    def secret(self, name: str, *, expected: str) -> pulumi.Output[str]:
+        key = f"{NAMESPACE}:{name}"
+        fix = f"pulumi config set --secret {key} --stack {self.stack} (it prompts for the value)"
+        if self._mlops.get(name) is None:
+            self.errors.append(f"{key}: expected {expected}, got nothing (the key is not set). Fix: {fix}")
+        elif not pulumi.runtime.is_config_secret(key):
+            self.errors.append(
+                f"{key}: expected {expected} stored as a secret, got a plain-text value in the stack file. "
+                f"Fix: {fix}, then check that Pulumi.{self.stack}.yaml shows it as 'secure:'"
+            )
+        else:
+            return self._mlops.require_secret(name)
+        return pulumi.Output.secret("")
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            count = len(self.errors)
+            header = f"Invalid configuration for stack '{self.stack}' ({count} problem{'s' * (count != 1)}):"
+            raise pulumi.RunError("\n".join([header, *(f"  - {e}" for e in self.errors)]))
+
+
+def _role(reader: _Reader) -> Role:
+    default = reader.stack if reader.stack in ROLES else None
+    value = reader.text(
+        "role",
+        expected=f"one of {', '.join(ROLES)} (defaults to the stack name when that is a role)",
+        example="stage",
+        choices=ROLES,
+        default=default,
+    )
+    return value  # type: ignore[return-value]  # checked against ROLES above
+
+
+def _target(reader: _Reader) -> Target:
+    account_id = reader.text(
+        "accountId",
+        expected="the 12-digit ID of the AWS account this stack deploys to",
+        example="123456789012",
+        pattern=_ACCOUNT_ID,
+    )
+    region = reader.text(
+        "region",
+        namespace="aws",
+        expected="an AWS region such as eu-west-1",
+        example="eu-west-1",
+        pattern=_REGION,
+    )
+    return Target(account_id=account_id, region=region)
+
+
+def _log_retention(reader: _Reader) -> int:
+    return reader.integer(
+        "logRetentionDays",
+        expected=f"a number of days CloudWatch Logs accepts ({', '.join(map(str, LOG_RETENTION_DAYS))})",
+        example=DEFAULT_LOG_RETENTION_DAYS,
+        choices=LOG_RETENTION_DAYS,
+        default=DEFAULT_LOG_RETENTION_DAYS,
+    )
+
+
+def _tooling(reader: _Reader, project: str, target: Target) -> ToolingConfig:
+    def model_name_fits(name: str) -> bool:
+        return len(naming.longest_role_name(project, name)) <= naming.IAM_ROLE_NAME_MAX
+
+    model_name = reader.text(
+        "modelName",
+        expected="a lower-case name of letters, digits and dashes, starting with a letter, short enough that "
+        f"'{naming.longest_role_name(project, '<model>')}' fits IAM's {naming.IAM_ROLE_NAME_MAX} characters",
+        example="delivery-time",
+        pattern=_MODEL_NAME,
+        check=model_name_fits,
+    )
+    architecture = reader.text(
+        "architecture",
+        expected=f"one of {', '.join(ARCHITECTURES)}",
+        example="arm64",
+        choices=ARCHITECTURES,
+        default="arm64",
+    )
+    stage_account_id = reader.text(
+        "stageAccountId",
+        expected="the 12-digit ID of the stage AWS account",
+        example="234567890123",
+        pattern=_ACCOUNT_ID,
+    )
+    prod_account_id = reader.text(
+        "prodAccountId",
+        expected="the 12-digit ID of the prod AWS account",
+        example="345678901234",
+        pattern=_ACCOUNT_ID,
+    )
+    if stage_account_id == prod_account_id and _ACCOUNT_ID.match(stage_account_id):
+        reader.errors.append(
+            f"mlops:prodAccountId: expected an account other than stage's, got {prod_account_id!r} for both. "
+            f"Fix: {reader.set_command('mlops:prodAccountId', '<prod account ID>')}"
+        )
+    channel_id = reader.text(
+        "slackChannelId",
+        expected="a Slack channel ID such as C0123456789 (channel details > About, at the bottom)",
+        example="C0123456789",
+        pattern=_SLACK_CHANNEL,
+    )
+    approvers = reader.string_list(
+        "slackApprovers",
+        expected="a non-empty list of Slack user IDs (U0123456789) or user-group IDs (S0123456789)",
+        example="U0123456789",
+        item=lambda v: bool(_SLACK_USER.match(v) or _SLACK_USER_GROUP.match(v)),
+    )
+    slack = SlackSettings(
+        channel_id=channel_id,
+        approvers=approvers,
+        bot_token=reader.secret("slackBotToken", expected="the Slack app's bot token (xoxb-...)"),
+        signing_secret=reader.secret("slackSigningSecret", expected="the Slack app's signing secret"),
+    )
+    return ToolingConfig(
+        project=project,
+        stack=reader.stack,
+        target=target,
+        model_name=model_name,
+        architecture=architecture,
+        stage_account_id=stage_account_id,
+        prod_account_id=prod_account_id,
+        slack=slack,
+        log_retention_days=_log_retention(reader),
+    )
+
+
+def _environment(reader: _Reader, project: str, role: Role, target: Target) -> EnvironmentConfig:
+    tooling_stack = reader.text(
+        "toolingStack",
+        expected="the tooling stack's full name <organization>/<project>/<stack>",
+        example=f"{pulumi.get_organization()}/{project}/tooling",
+        pattern=_STACK_NAME,
+        default=f"{pulumi.get_organization()}/{project}/tooling",
+    )
+    return EnvironmentConfig(
+        project=project,
+        stack=reader.stack,
+        role=role,
+        target=target,
+        tooling_stack=tooling_stack,
+        log_retention_days=_log_retention(reader),
+    )
+
+
+def load() -> StackConfig:
+    """Read and validate this stack's configuration; raises ``pulumi.RunError`` listing every problem."""
+    stack, project = pulumi.get_stack(), pulumi.get_project()
+    reader = _Reader(stack)
+    role = _role(reader)
+    target = _target(reader)
+    settings: StackConfig
+    settings = _tooling(reader, project, target) if role == "tooling" else _environment(reader, project, role, target)
+    reader.raise_if_any()
+    return settings

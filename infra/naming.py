@@ -1,0 +1,56 @@
+"""Resource names and tags, in one place.
+
+Names that another stack or account must predict (the deployer roles, the tooling deploy role) are built
+here and nowhere else, so the tooling stack can name a stage/prod role ARN from an account ID without
+reading that stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+
+REQUIRED_TAG_KEYS: tuple[str, ...] = ("project", "stack", "model", "managed-by")
+MANAGED_BY = "pulumi"
+
+# IAM role names are limited to 64 characters; "<project>-<model>-deployer" must fit.
+IAM_ROLE_NAME_MAX = 64
+
+
+def partition_for_region(region: str) -> str:
+    """The ARN partition of a region (aws, aws-cn or aws-us-gov)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def prefix(project: str, model: str) -> str:
+    """The prefix every physical name of this project and model starts with."""
+    return f"{project}-{model}"
+
+
+def deployer_role_name(project: str, model: str) -> str:
+    """The role in a stage or prod account that the tooling deploy function assumes."""
+    return f"{prefix(project, model)}-deployer"
+
+
+def deploy_function_role_name(project: str, model: str) -> str:
+    """The tooling deploy function's role. Fixed, because IAM pins trust policies to a role's unique ID."""
+    return f"{prefix(project, model)}-deploy-function"
+
+
+def role_arn(partition: str, account_id: str, role_name: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:role/{role_name}"
+
+
+def longest_role_name(project: str, model: str) -> str:
+    """The longest deterministic role name, used to validate the model name's length."""
+    return max(deployer_role_name(project, model), deploy_function_role_name(project, model), key=len)
+
+
+def default_tags(project: str, stack: str, model: pulumi.Input[str]) -> Mapping[str, pulumi.Input[str]]:
+    """Tags that every taggable resource carries, applied once through the AWS provider's default tags."""
+    return {"project": project, "stack": stack, "model": model, "managed-by": MANAGED_BY}

@@ -1,0 +1,1 @@
+"""Guardrails shared by the test suite and the Pulumi policy pack."""

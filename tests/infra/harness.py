@@ -1,0 +1,316 @@
+"""Run the whole Pulumi program for one stack under Pulumi's mocks and capture what it registers.
+
+``run_stack("stage", config)`` evaluates ``__main__.py`` exactly as ``pulumi preview`` would, without the
+CLI or any provider plugin, and returns every registered resource (type, name, inputs, parent, provider)
+plus the stack's exports. The tooling ``StackReference`` read by stage/prod is answered from
+``tooling_outputs``.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime
+from pulumi.runtime import mocks, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = ROOT / "__main__.py"
+PROJECT = "serverless-mlops"
+ORGANIZATION = "acme"
+
+TOOLING_ACCOUNT = "111111111111"
+STAGE_ACCOUNT = "222222222222"
+PROD_ACCOUNT = "333333333333"
+REGION = "eu-west-1"
+MODEL = "delivery-time"
+
+SECRET_KEYS = ("mlops:slackBotToken", "mlops:slackSigningSecret")
+
+
+def tooling_config(**overrides: str | None) -> dict[str, str]:
+    """A valid tooling configuration; ``None`` removes a key."""
+    config = {
+        "aws:region": REGION,
+        "mlops:accountId": TOOLING_ACCOUNT,
+        "mlops:modelName": MODEL,
+        "mlops:stageAccountId": STAGE_ACCOUNT,
+        "mlops:prodAccountId": PROD_ACCOUNT,
+        "mlops:architecture": "arm64",
+        "mlops:slackChannelId": "C0123456789",
+        "mlops:slackApprovers": json.dumps(["U0123456789", "S0ABCDEFGH1"]),
+        "mlops:slackBotToken": "xoxb-test-bot-token",
+        "mlops:slackSigningSecret": "test-signing-secret",
+    }
+    return _apply(config, overrides)
+
+
+def environment_config(account_id: str, **overrides: str | None) -> dict[str, str]:
+    config = {"aws:region": REGION, "mlops:accountId": account_id}
+    return _apply(config, overrides)
+
+
+def default_config(stack: str) -> dict[str, str]:
+    return {
+        "tooling": tooling_config,
+        "stage": lambda: environment_config(STAGE_ACCOUNT),
+        "prod": lambda: environment_config(PROD_ACCOUNT),
+    }[stack]()
+
+
+def _apply(config: dict[str, str], overrides: Mapping[str, str | None]) -> dict[str, str]:
+    result = dict(config)
+    for key, value in overrides.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
+
+
+def default_tooling_outputs() -> dict[str, Any]:
+    """What a deployed tooling stack exports, as stage/prod see it through the StackReference."""
+    return {
+        "toolingAccountId": TOOLING_ACCOUNT,
+        "modelName": MODEL,
+        "architecture": "arm64",
+    }
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    urn: str
+    id: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    parent: str | None
+    provider: str | None
+    custom: bool
+
+    def as_rule_input(self) -> dict[str, Any]:
+        """The plain dict the rules in policy/rules.py take."""
+        return {
+            "type": self.type,
+            "name": self.name,
+            "urn": self.urn,
+            "id": self.id,
+            "inputs": self.inputs,
+            "parent": self.parent,
+            "provider": self.provider,
+        }
+
+
+@dataclass
+class StackRun:
+    stack: str
+    resources: list[Resource]
+    exports: dict[str, Any]
+    stack_references: dict[str, str] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Resource:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> Resource:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def rule_inputs(self) -> list[dict[str, Any]]:
+        return [r.as_rule_input() for r in self.resources]
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+
+def _mock_arn(type_: str, name: str, account: str, region: str) -> str:
+    service = type_.split(":")[1].split("/")[0]
+    kind = type_.rsplit(":", 1)[-1]
+    if service == "iam":
+        return f"arn:aws:iam::{account}:{kind[0].lower() + kind[1:]}/{name}"
+    if service == "s3":
+        return f"arn:aws:s3:::{name}"
+    return f"arn:aws:{service}:{region}:{account}:{kind.lower()}:{name}"
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, account: str, tooling_outputs: Mapping[str, Any]) -> None:
+        self.account = account
+        self.tooling_outputs = dict(tooling_outputs)
+        self.stack_references: dict[str, str] = {}
+        # URN -> (inputs, provider reference), filled as the monitor registers each resource.
+        self.registered: dict[str, tuple[dict[str, Any], str | None]] = {}
+        self.current = threading.local()
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.registered[self.current.urn] = (dict(args.inputs), args.provider or None)
+        if args.typ == "pulumi:pulumi:StackReference":
+            self.stack_references[args.name] = args.inputs.get("name", "")
+            return f"{args.name}-id", {
+                "name": args.inputs.get("name"),
+                "outputs": self.tooling_outputs,
+                "secretOutputNames": [],
+            }
+        if args.typ.startswith("pulumi:providers:"):
+            return f"{args.name}-provider-id", dict(args.inputs)
+        physical = args.inputs.get("name") or args.inputs.get("bucket") or f"{args.name}-0123abc"
+        state = {"arn": _mock_arn(args.typ, str(physical), self.account, REGION), **args.inputs}
+        state.setdefault("name", physical)
+        return str(physical), state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.account,
+                "arn": f"arn:aws:iam::{self.account}:user/test",
+                "userId": "AIDTEST",
+                "id": self.account,
+            }, []
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": REGION, "region": REGION, "id": REGION}, []
+        if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":
+            return {"json": _render_policy_document(args.args)}, []
+        raise NotImplementedError(f"no mock for call {args.token}; add one to tests/infra/harness.py")
+
+
+def _render_policy_document(args: Mapping[str, Any]) -> str:
+    """Render aws.iam.get_policy_document's arguments the way the provider does."""
+    statements = []
+    for s in args.get("statements", []):
+        statement: dict[str, Any] = {"Effect": s.get("effect", "Allow")}
+        if "sid" in s:
+            statement["Sid"] = s["sid"]
+        for key, out in (
+            ("actions", "Action"),
+            ("notActions", "NotAction"),
+            ("resources", "Resource"),
+            ("notResources", "NotResource"),
+        ):
+            if key in s:
+                statement[out] = s[key]
+        for principal in s.get("principals", []):
+            statement.setdefault("Principal", {})[principal["type"]] = principal["identifiers"]
+        for condition in s.get("conditions", []):
+            statement.setdefault("Condition", {}).setdefault(condition["test"], {})[condition["variable"]] = condition[
+                "values"
+            ]
+        statements.append(statement)
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """The stock mock monitor, plus the parent and custom flag of each registration."""
+
+    def __init__(self, mocks_: _Mocks) -> None:
+        super().__init__(mocks_)
+        self.recorder = mocks_
+        self.registrations: list[tuple[str, str, str | None, bool]] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        self.recorder.current.urn = self.make_urn(request.parent, request.type, request.name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append((response.urn, request.type, request.parent or None, request.custom))
+        return response
+
+    def ReadResource(self, request: Any) -> Any:
+        self.recorder.current.urn = self.make_urn(request.parent, request.type, request.name)
+        response = super().ReadResource(request)
+        self.registrations.append((response.urn, request.type, request.parent or None, True))
+        return response
+
+
+class StackError(Exception):
+    """The program failed; ``message`` is what the Pulumi CLI would print."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _config_for_runtime(config: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    secret = [k for k in config if k in SECRET_KEYS]
+    return dict(config), secret
+
+
+def run_stack(
+    stack: str,
+    config: Mapping[str, str] | None = None,
+    *,
+    tooling_outputs: Mapping[str, Any] | None = None,
+    plaintext_keys: tuple[str, ...] = (),
+) -> StackRun:
+    """Evaluate ``__main__.py`` for ``stack``. Raises ``StackError`` with the CLI's message on failure.
+
+    ``plaintext_keys`` marks secret keys as stored in plain text, as a ``pulumi config set`` without
+    ``--secret`` would.
+    """
+    values, secret_keys = _config_for_runtime(default_config(stack) if config is None else config)
+    secret_keys = [k for k in secret_keys if k not in plaintext_keys]
+    account = values.get("mlops:accountId", TOOLING_ACCOUNT)
+    the_mocks = _Mocks(account, default_tooling_outputs() if tooling_outputs is None else tooling_outputs)
+    monitor = _RecordingMonitor(the_mocks)
+
+    # A fresh stack and no work left over from an earlier (possibly failed) run: otherwise state leaks.
+    settings.set_root_resource(None)
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    pulumi.runtime.set_all_config(values, secret_keys)
+    mocks.set_mocks(the_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, organization=ORGANIZATION)
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(MAIN), run_name="__main__")))
+        exports = _resolve_exports()
+    except pulumi.RunError as error:
+        raise StackError(str(error)) from error
+    finally:
+        settings.set_root_resource(None)
+
+    resources = []
+    for urn, type_, parent, custom in monitor.registrations:
+        registration = monitor.resources[urn]
+        inputs, provider = the_mocks.registered[urn]
+        resources.append(
+            Resource(
+                type=type_,
+                name=urn.rsplit("::", 1)[-1],
+                urn=urn,
+                id=registration.id or "",
+                inputs=inputs,
+                outputs=dict(registration.state or {}),
+                parent=parent,
+                provider=provider,
+                custom=custom,
+            )
+        )
+    return StackRun(
+        stack=stack, resources=resources, exports=exports, stack_references=dict(the_mocks.stack_references)
+    )
+
+
+def _resolve_exports() -> dict[str, Any]:
+    root = settings.get_root_resource()
+    outputs = getattr(root, "outputs", {}) if root is not None else {}
+
+    async def resolve() -> dict[str, Any]:
+        result = {}
+        for key, value in outputs.items():
+            result[key] = await pulumi.Output.from_input(value).future()
+        return result
+
+    return _sync_await(resolve())
