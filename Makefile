@@ -1,0 +1,47 @@
+# The targets a newcomer needs. Everything runs from the project's own virtualenv (.venv), created by uv from
+# pyproject.toml and uv.lock; uv itself is installed into .tools/ when it is not on PATH.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+PY := $(VENV)/bin/python
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo train-and-serve test lint format data clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+setup: $(VENV)/.synced ## install the locked dependencies into .venv
+
+demo: setup ## the main local job: MLflow, train, register, promote to staging, serve predictions
+	$(PY) -m local.train_and_serve
+
+train-and-serve: setup ## the data scientist's loop (what `make demo` runs today)
+	$(PY) -m local.train_and_serve
+
+lint: setup ## ruff: lint and formatting
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint ## lint, then every test (infrastructure under mocks, seed code, the local loop)
+	@$(PY) -m pytest --durations=5; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$status
+
+format: setup ## rewrite files with ruff's formatter and safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+data: setup ## regenerate seed_code/data/deliveries.csv (deterministic)
+	$(PY) seed_code/data/generate_deliveries.py
+
+clean: ## remove local run folders (.work) and caches
+	rm -rf .work .pytest_cache .ruff_cache
