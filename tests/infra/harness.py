@@ -137,14 +137,36 @@ class StackRun:
         return iter(self.resources)
 
 
-def _mock_arn(type_: str, name: str, account: str, region: str) -> str:
-    service = type_.split(":")[1].split("/")[0]
-    kind = type_.rsplit(":", 1)[-1]
-    if service == "iam":
-        return f"arn:aws:iam::{account}:{kind[0].lower() + kind[1:]}/{name}"
-    if service == "s3":
-        return f"arn:aws:s3:::{name}"
-    return f"arn:aws:{service}:{region}:{account}:{kind.lower()}:{name}"
+# ARN formats as AWS documents them, per resource type; {r} region, {a} account, {n} physical name.
+_ARN_FORMATS: dict[str, str] = {
+    "aws:iam/role:Role": "arn:aws:iam::{a}:role/{n}",
+    "aws:iam/policy:Policy": "arn:aws:iam::{a}:policy/{n}",
+    "aws:s3/bucket:Bucket": "arn:aws:s3:::{n}",
+    "aws:s3/bucketV2:BucketV2": "arn:aws:s3:::{n}",
+    "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{r}:{a}:log-group:{n}",
+    "aws:cloudwatch/eventRule:EventRule": "arn:aws:events:{r}:{a}:rule/{n}",
+    "aws:cloudwatch/metricAlarm:MetricAlarm": "arn:aws:cloudwatch:{r}:{a}:alarm:{n}",
+    "aws:lambda/function:Function": "arn:aws:lambda:{r}:{a}:function:{n}",
+    "aws:ecr/repository:Repository": "arn:aws:ecr:{r}:{a}:repository/{n}",
+    "aws:sfn/stateMachine:StateMachine": "arn:aws:states:{r}:{a}:stateMachine:{n}",
+    "aws:sns/topic:Topic": "arn:aws:sns:{r}:{a}:{n}",
+    "aws:sqs/queue:Queue": "arn:aws:sqs:{r}:{a}:{n}",
+    "aws:secretsmanager/secret:Secret": "arn:aws:secretsmanager:{r}:{a}:secret:{n}-AbCdEf",
+    "aws:dynamodb/table:Table": "arn:aws:dynamodb:{r}:{a}:table/{n}",
+    "aws:kms/key:Key": "arn:aws:kms:{r}:{a}:key/{n}",
+    "aws:codebuild/project:Project": "arn:aws:codebuild:{r}:{a}:project/{n}",
+    "aws:codecommit/repository:Repository": "arn:aws:codecommit:{r}:{a}:{n}",
+}
+
+
+def mock_arn(type_: str, name: str, account: str, region: str = REGION) -> str:
+    """The ARN AWS would give a resource of this type; a generic service ARN for types not listed."""
+    template = _ARN_FORMATS.get(type_)
+    if template is None:
+        service = type_.split(":")[1].split("/")[0]
+        kind = type_.rsplit(":", 1)[-1]
+        template = f"arn:aws:{service}:{{r}}:{{a}}:{kind[0].lower() + kind[1:]}/{{n}}"
+    return template.format(r=region, a=account, n=name)
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -167,10 +189,15 @@ class _Mocks(pulumi.runtime.Mocks):
             }
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider-id", dict(args.inputs)
-        physical = args.inputs.get("name") or args.inputs.get("bucket") or f"{args.name}-0123abc"
-        state = {"arn": _mock_arn(args.typ, str(physical), self.account, REGION), **args.inputs}
+        # Explicit physical names are kept; others get a suffix, as Pulumi's auto-naming does.
+        physical = str(args.inputs.get("name") or args.inputs.get("bucket") or f"{args.name}-0123abc")
+        state = {"arn": mock_arn(args.typ, physical, self.account), **args.inputs}
         state.setdefault("name", physical)
-        return str(physical), state
+        if args.typ == "aws:ecr/repository:Repository":
+            state["repositoryUrl"] = f"{self.account}.dkr.ecr.{REGION}.amazonaws.com/{physical}"
+        if args.typ == "aws:s3/bucket:Bucket":
+            state.setdefault("bucket", physical)
+        return physical, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -185,11 +212,11 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION}, []
         if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":
-            return {"json": _render_policy_document(args.args)}, []
+            return {"json": render_policy_document(args.args)}, []
         raise NotImplementedError(f"no mock for call {args.token}; add one to tests/infra/harness.py")
 
 
-def _render_policy_document(args: Mapping[str, Any]) -> str:
+def render_policy_document(args: Mapping[str, Any]) -> str:
     """Render aws.iam.get_policy_document's arguments the way the provider does."""
     statements = []
     for s in args.get("statements", []):
