@@ -223,13 +223,12 @@ def _role(reader: _Reader) -> Role:
     return value  # type: ignore[return-value]  # checked against ROLES above
 
 
+def _account_id(reader: _Reader, key: str, whose: str, example: str) -> str:
+    return reader.text(key, expected=f"the 12-digit ID of {whose}", example=example, pattern=_ACCOUNT_ID)
+
+
 def _target(reader: _Reader) -> Target:
-    account_id = reader.text(
-        "accountId",
-        expected="the 12-digit ID of the AWS account this stack deploys to",
-        example="123456789012",
-        pattern=_ACCOUNT_ID,
-    )
+    account_id = _account_id(reader, "accountId", "the AWS account this stack deploys to", "123456789012")
     region = reader.text(
         "region",
         namespace="aws",
@@ -269,18 +268,8 @@ def _tooling(reader: _Reader, project: str, target: Target) -> ToolingConfig:
         choices=ARCHITECTURES,
         default="arm64",
     )
-    stage_account_id = reader.text(
-        "stageAccountId",
-        expected="the 12-digit ID of the stage AWS account",
-        example="234567890123",
-        pattern=_ACCOUNT_ID,
-    )
-    prod_account_id = reader.text(
-        "prodAccountId",
-        expected="the 12-digit ID of the prod AWS account",
-        example="345678901234",
-        pattern=_ACCOUNT_ID,
-    )
+    stage_account_id = _account_id(reader, "stageAccountId", "the stage AWS account", "234567890123")
+    prod_account_id = _account_id(reader, "prodAccountId", "the prod AWS account", "345678901234")
     if stage_account_id == prod_account_id and _ACCOUNT_ID.match(stage_account_id):
         reader.errors.append(
             f"mlops:prodAccountId: expected an account other than stage's, got {prod_account_id!r} for both. "

@@ -79,24 +79,23 @@ class SettingsError(ValueError):
     """A flag or environment variable has a value the script cannot use."""
 
 
-def _env_float(name: str, default: float | None) -> float | None:
+def _env_number(name: str, default: float | None, kind: type[int] | type[float]) -> Any:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
     try:
-        return float(value)
+        return kind(value)
     except ValueError as error:
-        raise SettingsError(f"{name}={value!r}: expected a number") from error
+        expected = "a whole number" if kind is int else "a number"
+        raise SettingsError(f"{name}={value!r}: expected {expected}") from error
+
+
+def _env_float(name: str, default: float | None) -> float | None:
+    return _env_number(name, default, float)
 
 
 def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        return int(value)
-    except ValueError as error:
-        raise SettingsError(f"{name}={value!r}: expected a whole number") from error
+    return _env_number(name, default, int)
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
