@@ -7,7 +7,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo train-and-serve test lint format data clean
+.PHONY: help setup demo train-and-serve test lint format data bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ format: setup ## rewrite files with ruff's formatter and safe fixes
 
 data: setup ## regenerate seed_code/data/deliveries.csv (deterministic)
 	$(PY) seed_code/data/generate_deliveries.py
+
+bench: setup ## benchmarks that print figures (inference init, warm latency, image size proxy)
+	$(PY) -m bench.inference
 
 clean: ## remove local run folders (.work) and caches
 	rm -rf .work .pytest_cache .ruff_cache

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,6 +24,7 @@ NAMESPACE = "mlops"
 Role = Literal["tooling", "stage", "prod"]
 ROLES: tuple[Role, ...] = ("tooling", "stage", "prod")
 ARCHITECTURES = ("arm64", "x86_64")
+FUNCTION_URL_AUTH = ("AWS_IAM", "NONE")
 # The values CloudWatch Logs accepts for retentionInDays.
 LOG_RETENTION_DAYS = (
     1,
@@ -99,7 +100,17 @@ class ToolingConfig:
     prod_account_id: str
     slack: SlackSettings
     log_retention_days: int
+    images_to_keep: int
     role: Role = "tooling"
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    memory_mb: int
+    timeout_seconds: int
+    function_url_auth: str
+    # None leaves concurrency unreserved: new accounts have low quotas, and Lambda keeps 100 unreserved.
+    reserved_concurrency: int | None
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,7 @@ class EnvironmentConfig:
     target: Target
     tooling_stack: str
     log_retention_days: int
+    inference: InferenceSettings
 
 
 StackConfig = ToolingConfig | EnvironmentConfig
@@ -159,7 +171,9 @@ class _Reader:
             return example
         return value
 
-    def integer(self, name: str, *, expected: str, example: int, choices: tuple[int, ...], default: int) -> int:
+    def integer(
+        self, name: str, *, expected: str, example: int, choices: Container[int], default: int | None
+    ) -> int | None:
         key = f"{NAMESPACE}:{name}"
         raw = self._mlops.get(name)
         if raw is None:
@@ -240,7 +254,7 @@ def _target(reader: _Reader) -> Target:
 
 
 def _log_retention(reader: _Reader) -> int:
-    return reader.integer(
+    return reader.integer(  # type: ignore[return-value]  # has a default
         "logRetentionDays",
         expected=f"a number of days CloudWatch Logs accepts ({', '.join(map(str, LOG_RETENTION_DAYS))})",
         example=DEFAULT_LOG_RETENTION_DAYS,
@@ -303,6 +317,50 @@ def _tooling(reader: _Reader, project: str, target: Target) -> ToolingConfig:
         prod_account_id=prod_account_id,
         slack=slack,
         log_retention_days=_log_retention(reader),
+        images_to_keep=reader.integer(  # type: ignore[arg-type]  # has a default
+            "imagesToKeep",
+            expected="a number of model images from 5 to 1000",
+            example=30,
+            choices=range(5, 1001),
+            default=30,
+        ),
+    )
+
+
+def _inference(reader: _Reader) -> InferenceSettings:
+    memory = reader.integer(
+        "inferenceMemoryMb",
+        expected="Lambda memory in MB, 128 to 10240",
+        example=1024,
+        choices=range(128, 10241),
+        default=1024,
+    )
+    timeout = reader.integer(
+        "inferenceTimeoutSeconds",
+        expected="a Lambda timeout in seconds, 1 to 900",
+        example=30,
+        choices=range(1, 901),
+        default=30,
+    )
+    auth = reader.text(
+        "functionUrlAuth",
+        expected=f"one of {', '.join(FUNCTION_URL_AUTH)} (AWS_IAM: callers sign with SigV4)",
+        example="AWS_IAM",
+        choices=FUNCTION_URL_AUTH,
+        default="AWS_IAM",
+    )
+    reserved = reader.integer(
+        "reservedConcurrency",
+        expected="a number of reserved concurrent executions, 0 to 1000, or unset",
+        example=10,
+        choices=range(0, 1001),
+        default=None,
+    )
+    return InferenceSettings(
+        memory_mb=memory,
+        timeout_seconds=timeout,
+        function_url_auth=auth,  # type: ignore[arg-type]
+        reserved_concurrency=reserved,
     )
 
 
@@ -321,6 +379,7 @@ def _environment(reader: _Reader, project: str, role: Role, target: Target) -> E
         target=target,
         tooling_stack=tooling_stack,
         log_retention_days=_log_retention(reader),
+        inference=_inference(reader),
     )
 
 

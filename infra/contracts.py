@@ -32,6 +32,8 @@ class EnvironmentOutput(StrEnum):
     INFERENCE_FUNCTION_ARN = "inferenceFunctionArn"
     INFERENCE_ALIAS_ARN = "inferenceAliasArn"
     DEPLOYER_ROLE_ARN = "deployerRoleArn"
+    # For people: the HTTPS endpoint of alias live.
+    INFERENCE_URL = "inferenceUrl"
 
 
 CONSUMED_BY_ENVIRONMENTS: frozenset[ToolingOutput] = frozenset(

@@ -42,6 +42,32 @@ def deploy_function_role_name(project: str, model: str) -> str:
     return f"{prefix(project, model)}-deploy-function"
 
 
+INFERENCE_ALIAS = "live"
+# ECR tag prefixes the lifecycle policy never expires: the bootstrap image, and every image an environment runs.
+BOOTSTRAP_TAG_PREFIX = "bootstrap"
+LIVE_TAG_PREFIX = "live-"
+
+
+def inference_function_name(project: str, model: str) -> str:
+    """The inference function in stage and prod: the same name in both, so the deploy function can name it."""
+    return f"{prefix(project, model)}-inference"
+
+
+def model_repository_name(project: str, model: str) -> str:
+    """The tooling account's ECR repository of model images."""
+    return f"{project}/{model}"
+
+
+def deploy_function_name(project: str, model: str) -> str:
+    return f"{prefix(project, model)}-deploy"
+
+
+def inference_alarm_names(project: str, model: str) -> tuple[str, str]:
+    """The errors and throttles alarms of alias ``live``, which the deploy reads during a canary."""
+    function = inference_function_name(project, model)
+    return f"{function}-errors", f"{function}-throttles"
+
+
 def role_arn(partition: str, account_id: str, role_name: str) -> str:
     return f"arn:{partition}:iam::{account_id}:role/{role_name}"
 

@@ -29,6 +29,8 @@ RESOURCE_STAR_ACTIONS: Mapping[str, str] = {
     "ecr:GetAuthorizationToken": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerregistry.html",
     # Metric data is scoped by the cloudwatch:namespace condition key, not by a resource.
     "cloudwatch:PutMetricData": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html",
+    # Metric reads (the canary's check of a new version's errors): GetMetricData has no resource types.
+    "cloudwatch:GetMetricData": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html",
     # X-Ray trace upload from Lambda / Step Functions tracing: no resource types.
     "xray:PutTraceSegments": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html",
     "xray:PutTelemetryRecords": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html",

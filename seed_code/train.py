@@ -261,6 +261,7 @@ def log_and_register(
             name="model",
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
+            serialization_format="skops",
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
         )
     version = mlflow.register_model(info.model_uri, settings.model_name, tags={"commit": settings.commit})

@@ -8,6 +8,7 @@ plus the stack's exports. The tooling ``StackReference`` read by stage/prod is a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 import threading
@@ -78,10 +79,15 @@ def _apply(config: dict[str, str], overrides: Mapping[str, str | None]) -> dict[
 
 def default_tooling_outputs() -> dict[str, Any]:
     """What a deployed tooling stack exports, as stage/prod see it through the StackReference."""
+    repository = f"{TOOLING_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/serverless-mlops/{MODEL}"
     return {
         "toolingAccountId": TOOLING_ACCOUNT,
         "modelName": MODEL,
         "architecture": "arm64",
+        "ecrRepositoryUrl": repository,
+        "ecrRepositoryArn": f"arn:aws:ecr:{REGION}:{TOOLING_ACCOUNT}:repository/serverless-mlops/{MODEL}",
+        "bootstrapImageUri": f"{repository}@sha256:{'b' * 64}",
+        "deployFunctionRoleArn": f"arn:aws:iam::{TOOLING_ACCOUNT}:role/serverless-mlops-{MODEL}-deploy-function",
     }
 
 
@@ -96,6 +102,8 @@ class Resource:
     parent: str | None
     provider: str | None
     custom: bool
+    ignore_changes: list[str] = field(default_factory=list)
+    depends_on: list[str] = field(default_factory=list)
 
     def as_rule_input(self) -> dict[str, Any]:
         """The plain dict the rules in policy/rules.py take."""
@@ -197,6 +205,16 @@ class _Mocks(pulumi.runtime.Mocks):
             state["repositoryUrl"] = f"{self.account}.dkr.ecr.{REGION}.amazonaws.com/{physical}"
         if args.typ == "aws:s3/bucket:Bucket":
             state.setdefault("bucket", physical)
+        if args.typ == "awsx:ecr:Image":
+            state["imageUri"] = f"{args.inputs['repositoryUrl']}@sha256:{'a' * 64}"
+        if args.typ == "aws:lambda/function:Function":
+            state["version"] = "1"
+            state["invokeArn"] = f"arn:aws:apigateway:{REGION}:lambda:path/functions/{state['arn']}/invocations"
+        if args.typ == "aws:lambda/alias:Alias":
+            function_arn = mock_arn("aws:lambda/function:Function", args.inputs["functionName"], self.account)
+            state["arn"] = f"{function_arn}:{args.inputs['name']}"
+        if args.typ == "aws:lambda/functionUrl:FunctionUrl":
+            state["functionUrl"] = f"https://{args.name}-0123abc.lambda-url.{REGION}.on.aws/"
         return physical, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
@@ -248,12 +266,14 @@ class _RecordingMonitor(mocks.MockMonitor):
         super().__init__(mocks_)
         self.recorder = mocks_
         self.registrations: list[tuple[str, str, str | None, bool]] = []
+        self.options: dict[str, tuple[list[str], list[str]]] = {}
 
     def RegisterResource(self, request: Any) -> Any:
         self.recorder.current.urn = self.make_urn(request.parent, request.type, request.name)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append((response.urn, request.type, request.parent or None, request.custom))
+            self.options[response.urn] = (list(request.ignoreChanges), list(request.dependencies))
         return response
 
     def ReadResource(self, request: Any) -> Any:
@@ -274,6 +294,13 @@ class StackError(Exception):
 def _config_for_runtime(config: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     secret = [k for k in config if k in SECRET_KEYS]
     return dict(config), secret
+
+
+def _quiet_unretrieved(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # A run that fails on purpose leaves futures whose errors nobody reads; they carry no news.
+    if str(context.get("message", "")).startswith("Future exception was never retrieved"):
+        return
+    loop.default_exception_handler(context)
 
 
 def run_stack(
@@ -298,6 +325,7 @@ def run_stack(
     settings.set_root_resource(None)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
+    asyncio.get_event_loop().set_exception_handler(_quiet_unretrieved)
     pulumi.runtime.set_all_config(values, secret_keys)
     mocks.set_mocks(the_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, organization=ORGANIZATION)
     try:
@@ -312,6 +340,7 @@ def run_stack(
     for urn, type_, parent, custom in monitor.registrations:
         registration = monitor.resources[urn]
         inputs, provider = the_mocks.registered[urn]
+        ignore_changes, depends_on = monitor.options.get(urn, ([], []))
         resources.append(
             Resource(
                 type=type_,
@@ -323,6 +352,8 @@ def run_stack(
                 parent=parent,
                 provider=provider,
                 custom=custom,
+                ignore_changes=ignore_changes,
+                depends_on=depends_on,
             )
         )
     return StackRun(

@@ -15,6 +15,7 @@ from tests.infra.harness import (
     REGION,
     STAGE_ACCOUNT,
     TOOLING_ACCOUNT,
+    default_tooling_outputs,
     environment_config,
     run_stack,
 )
@@ -73,7 +74,7 @@ def test_environment_tags_carry_the_model_name_read_from_tooling():
     run = run_stack(
         "prod",
         environment_config(PROD_ACCOUNT),
-        tooling_outputs={"modelName": "churn", "toolingAccountId": TOOLING_ACCOUNT},
+        tooling_outputs={**default_tooling_outputs(), "modelName": "churn"},
     )
     tags = json.loads(run.one("pulumi:providers:aws").inputs["defaultTags"])["tags"]
     assert tags["model"] == "churn"

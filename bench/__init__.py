@@ -1,0 +1,1 @@
+"""Benchmarks: figures to read and compare across machines, never pass/fail checks."""

@@ -1,0 +1,1 @@
+"""Code shared by the functions: kept small on purpose (structured logging only, for now)."""

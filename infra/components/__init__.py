@@ -1,0 +1,1 @@
+"""One ComponentResource per file; each takes a typed args dataclass."""
