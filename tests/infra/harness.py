@@ -12,7 +12,7 @@ import asyncio
 import json
 import runpy
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,11 +309,13 @@ def run_stack(
     *,
     tooling_outputs: Mapping[str, Any] | None = None,
     plaintext_keys: tuple[str, ...] = (),
+    program: Callable[[], object] | None = None,
 ) -> StackRun:
     """Evaluate ``__main__.py`` for ``stack``. Raises ``StackError`` with the CLI's message on failure.
 
     ``plaintext_keys`` marks secret keys as stored in plain text, as a ``pulumi config set`` without
-    ``--secret`` would.
+    ``--secret`` would. ``program`` runs instead of ``__main__.py``, to test one component on its own
+    under the same mocks (it is called inside the Pulumi runtime, so it may create resources).
     """
     values, secret_keys = _config_for_runtime(default_config(stack) if config is None else config)
     secret_keys = [k for k in secret_keys if k not in plaintext_keys]
@@ -329,7 +331,8 @@ def run_stack(
     pulumi.runtime.set_all_config(values, secret_keys)
     mocks.set_mocks(the_mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor, organization=ORGANIZATION)
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(MAIN), run_name="__main__")))
+        entry = program or (lambda: runpy.run_path(str(MAIN), run_name="__main__"))
+        _sync_await(run_pulumi_func(entry))
         exports = _resolve_exports()
     except pulumi.RunError as error:
         raise StackError(str(error)) from error

@@ -58,3 +58,14 @@ def test_policy_documents_render_like_the_provider():
             }
         ],
     }
+
+
+def test_a_component_can_be_evaluated_on_its_own():
+    import pulumi_aws as aws
+
+    from tests.infra.harness import run_stack
+
+    run = run_stack("tooling", program=lambda: aws.sns.Topic("alone", name="alone"))
+    [topic] = run.resources
+    assert topic.type == "aws:sns/topic:Topic" and topic.inputs == {"name": "alone"}
+    assert topic.outputs["arn"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:alone"
