@@ -58,6 +58,7 @@ _MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,12}$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{8,12}$")
 _SLACK_USER_GROUP = re.compile(r"^S[A-Z0-9]{8,12}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
@@ -90,6 +91,14 @@ class SlackSettings:
 
 
 @dataclass(frozen=True)
+class BudgetSettings:
+    """The tooling account's monthly AWS Budgets alert, and the idle cost the cost model must stay under."""
+
+    monthly_usd: int
+    alert_emails: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ToolingConfig:
     project: str
     stack: str
@@ -101,6 +110,7 @@ class ToolingConfig:
     slack: SlackSettings
     log_retention_days: int
     images_to_keep: int
+    budget: BudgetSettings
     role: Role = "tooling"
 
 
@@ -187,10 +197,14 @@ class _Reader:
             return default
         return value
 
-    def string_list(self, name: str, *, expected: str, example: str, item: Callable[[str], bool]) -> tuple[str, ...]:
+    def string_list(
+        self, name: str, *, expected: str, example: str, item: Callable[[str], bool], required: bool = True
+    ) -> tuple[str, ...]:
         key = f"{NAMESPACE}:{name}"
         fix = f"pulumi config set --path '{key}[0]' {example} --stack {self.stack}"
         raw = self._mlops.get(name)
+        if raw is None and not required:
+            return ()
         try:
             value = json.loads(raw) if raw is not None else None
         except json.JSONDecodeError:
@@ -323,6 +337,22 @@ def _tooling(reader: _Reader, project: str, target: Target) -> ToolingConfig:
             example=30,
             choices=range(5, 1001),
             default=30,
+        ),
+        budget=BudgetSettings(
+            monthly_usd=reader.integer(  # type: ignore[arg-type]  # has a default
+                "monthlyBudgetUsd",
+                expected="a whole number of US dollars from 1 to 100000",
+                example=60,
+                choices=range(1, 100001),
+                default=60,
+            ),
+            alert_emails=reader.string_list(
+                "budgetAlertEmails",
+                expected="a list of e-mail addresses",
+                example="mlops-team@example.com",
+                item=lambda v: bool(_EMAIL.match(v)),
+                required=False,
+            ),
         ),
     )
 
