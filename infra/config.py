@@ -10,6 +10,7 @@ Each key is documented in the ``Pulumi.<stack>.yaml`` files.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Container
@@ -58,6 +59,8 @@ _MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,12}$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{8,12}$")
 _SLACK_USER_GROUP = re.compile(r"^S[A-Z0-9]{8,12}$")
+_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -99,6 +102,19 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True)
+class RegistrySettings:
+    """The MLflow tracking server and model registry (values the code does not fix)."""
+
+    fargate_spot: bool
+    allowed_cidrs: tuple[str, ...]
+    domain_name: str | None
+    certificate_arn: str | None
+    db_max_acu: int
+    db_auto_pause_seconds: int
+    db_deletion_protection: bool
+
+
+@dataclass(frozen=True)
 class ToolingConfig:
     project: str
     stack: str
@@ -111,6 +127,7 @@ class ToolingConfig:
     log_retention_days: int
     images_to_keep: int
     budget: BudgetSettings
+    registry: RegistrySettings
     role: Role = "tooling"
 
 
@@ -218,6 +235,26 @@ class _Reader:
             return ()
         return tuple(value)
 
+    def boolean(self, name: str, *, default: bool) -> bool:
+        key = f"{NAMESPACE}:{name}"
+        raw = self._mlops.get(name)
+        if raw is None:
+            return default
+        if raw.strip().lower() in ("true", "false"):
+            return raw.strip().lower() == "true"
+        self.fail(key, "true or false", raw, self.set_command(key, str(not default).lower()))
+        return default
+
+    def optional_text(self, name: str, *, expected: str, example: str, check: Callable[[str], bool]) -> str | None:
+        key = f"{NAMESPACE}:{name}"
+        raw = self._mlops.get(name)
+        if raw is None or raw.strip() == "":
+            return None
+        if not check(raw.strip()):
+            self.fail(key, expected, raw, self.set_command(key, example))
+            return None
+        return raw.strip()
+
     def secret(self, name: str, *, expected: str) -> pulumi.Output[str]:
         key = f"{NAMESPACE}:{name}"
         fix = f"pulumi config set --secret {key} --stack {self.stack} (it prompts for the value)"
@@ -274,6 +311,64 @@ def _log_retention(reader: _Reader) -> int:
         example=DEFAULT_LOG_RETENTION_DAYS,
         choices=LOG_RETENTION_DAYS,
         default=DEFAULT_LOG_RETENTION_DAYS,
+    )
+
+
+def _is_cidr(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return False
+    return True
+
+
+def _registry(reader: _Reader) -> RegistrySettings:
+    domain = reader.optional_text(
+        "mlflowDomainName",
+        expected="a DNS name such as mlflow.example.com",
+        example="mlflow.example.com",
+        check=lambda v: bool(_DOMAIN.match(v)),
+    )
+    certificate = reader.optional_text(
+        "mlflowCertificateArn",
+        expected="the ARN of an ACM certificate in this region covering mlflowDomainName",
+        example="arn:aws:acm:eu-west-1:111111111111:certificate/<id>",
+        check=lambda v: bool(_ACM_ARN.match(v)),
+    )
+    if (domain is None) != (certificate is None):
+        missing = "mlflowCertificateArn" if certificate is None else "mlflowDomainName"
+        reader.errors.append(
+            f"mlops:{missing}: expected it together with "
+            f"{'mlops:mlflowDomainName' if missing.endswith('Arn') else 'mlops:mlflowCertificateArn'} (a custom "
+            f"domain needs both), got nothing. Fix: {reader.set_command('mlops:' + missing, '<value>')}"
+        )
+        domain = certificate = None
+    return RegistrySettings(
+        fargate_spot=reader.boolean("mlflowFargateSpot", default=False),
+        allowed_cidrs=reader.string_list(
+            "mlflowAllowedCidrs",
+            expected="a list of CIDR blocks such as 203.0.113.0/24",
+            example="203.0.113.0/24",
+            item=_is_cidr,
+            required=False,
+        ),
+        domain_name=domain,
+        certificate_arn=certificate,
+        db_max_acu=reader.integer(  # type: ignore[arg-type]  # has a default
+            "mlflowDbMaxAcu",
+            expected="the most Aurora capacity units, 1 to 256",
+            example=2,
+            choices=range(1, 257),
+            default=2,
+        ),
+        db_auto_pause_seconds=reader.integer(  # type: ignore[arg-type]  # has a default
+            "mlflowDbAutoPauseSeconds",
+            expected="seconds idle before Aurora pauses, 300 to 86400",
+            example=300,
+            choices=range(300, 86401),
+            default=300,
+        ),
+        db_deletion_protection=reader.boolean("mlflowDbDeletionProtection", default=True),
     )
 
 
@@ -338,6 +433,7 @@ def _tooling(reader: _Reader, project: str, target: Target) -> ToolingConfig:
             choices=range(5, 1001),
             default=30,
         ),
+        registry=_registry(reader),
         budget=BudgetSettings(
             monthly_usd=reader.integer(  # type: ignore[arg-type]  # has a default
                 "monthlyBudgetUsd",

@@ -25,6 +25,7 @@ class ToolingOutput(StrEnum):
     MLFLOW_CREDENTIALS_SECRET_ARN = "mlflowCredentialsSecretArn"  # noqa: S105 - an output name, not a secret
     STATE_MACHINE_ARN = "stateMachineArn"
     SLACK_INTERACTIONS_URL = "slackInteractionsUrl"
+    SOURCE_REPOSITORY_CLONE_URL = "sourceRepositoryCloneUrl"
 
 
 class EnvironmentOutput(StrEnum):

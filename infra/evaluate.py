@@ -167,6 +167,16 @@ _ARN_FORMATS: dict[str, str] = {
     "aws:kms/key:Key": "arn:aws:kms:{r}:{a}:key/{n}",
     "aws:codebuild/project:Project": "arn:aws:codebuild:{r}:{a}:project/{n}",
     "aws:codecommit/repository:Repository": "arn:aws:codecommit:{r}:{a}:{n}",
+    "aws:rds/cluster:Cluster": "arn:aws:rds:{r}:{a}:cluster:{n}",
+    "aws:rds/clusterInstance:ClusterInstance": "arn:aws:rds:{r}:{a}:db:{n}",
+    "aws:rds/subnetGroup:SubnetGroup": "arn:aws:rds:{r}:{a}:subgrp:{n}",
+    "aws:ecs/taskDefinition:TaskDefinition": "arn:aws:ecs:{r}:{a}:task-definition/{n}:1",
+    "aws:ecs/service:Service": "arn:aws:ecs:{r}:{a}:service/{n}",
+    "aws:servicediscovery/service:Service": "arn:aws:servicediscovery:{r}:{a}:service/srv-{n}",
+    "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": "arn:aws:servicediscovery:{r}:{a}:namespace/ns-{n}",
+    "aws:ec2/securityGroup:SecurityGroup": "arn:aws:ec2:{r}:{a}:security-group/{n}",
+    "aws:ec2/vpc:Vpc": "arn:aws:ec2:{r}:{a}:vpc/{n}",
+    "aws:ec2/subnet:Subnet": "arn:aws:ec2:{r}:{a}:subnet/{n}",
 }
 
 
@@ -200,10 +210,69 @@ class _Mocks(pulumi.runtime.Mocks):
             }
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider-id", dict(args.inputs)
-        # Explicit physical names are kept; others get a suffix, as Pulumi's auto-naming does.
-        physical = str(args.inputs.get("name") or args.inputs.get("bucket") or f"{args.name}-0123abc")
+        import hashlib
+
+        def fake(text: str, length: int) -> str:
+            """Stable pseudo-random characters derived from the resource name."""
+            return hashlib.sha256(f"{args.typ}:{args.name}:{text}".encode()).hexdigest()[:length]
+
+        # Explicit physical names are kept; a name prefix gets the provider's 26-digit suffix; others get a
+        # suffix, as Pulumi's auto-naming does.
+        prefixed = f"{args.inputs['namePrefix']}20250101000000000000000001" if args.inputs.get("namePrefix") else None
+        physical = str(
+            args.inputs.get("name")
+            or args.inputs.get("clusterIdentifier")
+            or args.inputs.get("identifier")
+            or args.inputs.get("family")
+            or args.inputs.get("bucket")
+            or prefixed
+            or f"{args.name}-0123abc"
+        )
         state = {"arn": mock_arn(args.typ, physical, self.account), **args.inputs}
         state.setdefault("name", physical)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            # Long enough to be unmistakable when a test looks for it in other resources' inputs.
+            state["result"] = f"pw-{fake('result', 64)}"[: max(int(args.inputs.get("length", 16)), 24)]
+            state.pop("arn")
+        if args.typ == "random:index/randomId:RandomId":
+            hex_ = fake("hex", 2 * int(args.inputs.get("byteLength", 4)))
+            state.update(hex=hex_, dec=str(int(hex_, 16)), b64Url=hex_, b64Std=hex_)
+            state.pop("arn")
+        if args.typ == "aws:rds/cluster:Cluster":
+            host = f"{physical}.cluster-{{}}c0ffee1234.{REGION}.rds.amazonaws.com"
+            state.update(endpoint=host.format(""), readerEndpoint=host.format("ro-"), clusterResourceId="cluster-ABC")
+            state.setdefault("port", 3306)
+            if args.inputs.get("manageMasterUserPassword"):
+                secret = f"rds!cluster-{fake('uuid', 8)}-0123-4567-89ab-{fake('uuid2', 12)}"
+                state["masterUserSecrets"] = [
+                    {
+                        "secretArn": mock_arn("aws:secretsmanager/secret:Secret", secret, self.account),
+                        "kmsKeyId": f"arn:aws:kms:{REGION}:{self.account}:alias/aws/secretsmanager",
+                        "secretStatus": "active",
+                    }
+                ]
+        if args.typ == "aws:apigatewayv2/api:Api":
+            api_id = fake("id", 10)
+            state.update(
+                apiEndpoint=f"https://{api_id}.execute-api.{REGION}.amazonaws.com",
+                executionArn=f"arn:aws:execute-api:{REGION}:{self.account}:{api_id}",
+                arn=f"arn:aws:apigateway:{REGION}::/apis/{api_id}",
+            )
+            return api_id, state
+        if args.typ == "aws:apigatewayv2/domainName:DomainName":
+            configuration = dict(args.inputs.get("domainNameConfiguration") or {})
+            configuration.update(
+                targetDomainName=f"d-{fake('target', 10)}.execute-api.{REGION}.amazonaws.com",
+                hostedZoneId="ZLY8HYME6SFDD",
+            )
+            state["domainNameConfiguration"] = configuration
+            state["apiMappingSelectionExpression"] = "$request.basepath"
+        if args.typ in ("aws:apigatewayv2/vpcLink:VpcLink", "aws:apigatewayv2/authorizer:Authorizer"):
+            return fake("id", 6), state
+        if args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            state["prefixListId"] = f"pl-{fake('pl', 8)}"
+        if args.typ == "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace":
+            state["hostedZone"] = f"Z{fake('zone', 12).upper()}"
         if args.typ == "aws:ecr/repository:Repository":
             state["repositoryUrl"] = f"{self.account}.dkr.ecr.{REGION}.amazonaws.com/{physical}"
         if args.typ == "aws:s3/bucket:Bucket":
@@ -232,6 +301,16 @@ class _Mocks(pulumi.runtime.Mocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"name": REGION, "region": REGION, "id": REGION}, []
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            # Listed out of order on purpose: callers must not rely on the order AWS happens to return.
+            suffixes = ("b", "a", "c")
+            return {
+                "names": [f"{REGION}{s}" for s in suffixes],
+                "zoneIds": [f"euw1-az{'abc'.index(s) + 1}" for s in suffixes],
+                "groupNames": [REGION],
+                "id": REGION,
+                "state": args.args.get("state"),
+            }, []
         if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":
             return {"json": render_policy_document(args.args)}, []
         raise NotImplementedError(f"no mock for call {args.token}; add one to tests/infra/harness.py")

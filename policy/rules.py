@@ -12,6 +12,7 @@ Per-resource rules take one resource and return messages; stack rules take all r
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -191,10 +192,61 @@ def log_group_has_retention(resource: Resource) -> list[str]:
     return []
 
 
+_SECURITY_GROUP_INLINE = ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+_SECURITY_GROUP_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+_SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+
+
+def _is_whole_internet(cidr: Any) -> bool:
+    try:
+        return ipaddress.ip_network(str(cidr), strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def security_group_no_world_ingress(resource: Resource) -> list[str]:
+    """No security group admits 0.0.0.0/0 or ::/0: public entry points are managed services (API Gateway, Lambda
+    function URLs), and what sits behind them admits only their security groups."""
+    inputs = resource.get("inputs") or {}
+    if resource["type"] == _SECURITY_GROUP_INGRESS_RULE:
+        cidrs = [inputs.get("cidrIpv4"), inputs.get("cidrIpv6")]
+    elif resource["type"] == _SECURITY_GROUP_RULE and inputs.get("type") == "ingress":
+        cidrs = [*_as_list(inputs.get("cidrBlocks")), *_as_list(inputs.get("ipv6CidrBlocks"))]
+    elif resource["type"] in _SECURITY_GROUP_INLINE:
+        cidrs = [
+            cidr
+            for rule in _as_list(inputs.get("ingress"))
+            if isinstance(rule, Mapping)
+            for cidr in (*_as_list(rule.get("cidrBlocks")), *_as_list(rule.get("ipv6CidrBlocks")))
+        ]
+    else:
+        return []
+    world = sorted({str(c) for c in cidrs if c is not None and _is_whole_internet(c)})
+    return [f"ingress from {c} admits the whole internet: admit a security group or a narrower block" for c in world]
+
+
+_RDS_CLUSTER = "aws:rds/cluster:Cluster"
+_RDS_INSTANCES = ("aws:rds/instance:Instance", "aws:rds/clusterInstance:ClusterInstance")
+
+
+def database_encrypted_and_private(resource: Resource) -> list[str]:
+    """RDS storage is encrypted and no DB instance has a public address."""
+    inputs = resource.get("inputs") or {}
+    problems = []
+    encrypted_here = resource["type"] in (_RDS_CLUSTER, "aws:rds/instance:Instance")
+    if encrypted_here and inputs.get("storageEncrypted") is not True:
+        problems.append("storageEncrypted is not true: set storage_encrypted=True")
+    if resource["type"] in _RDS_INSTANCES and inputs.get("publiclyAccessible") is True:
+        problems.append("publiclyAccessible is true: keep databases in isolated subnets, behind a security group")
+    return problems
+
+
 RESOURCE_RULES: Mapping[str, Callable[[Resource], list[str]]] = {
     "iam-no-wildcard-actions": iam_no_wildcard_actions,
     "iam-resource-star-only-where-required": iam_resource_star_only_where_required,
     "log-group-retention": log_group_has_retention,
+    "sg-no-world-ingress": security_group_no_world_ingress,
+    "rds-encrypted-private": database_encrypted_and_private,
 }
 
 

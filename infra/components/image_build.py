@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import policies
+from infra.components.model_registry import artifact_access_statements
 from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "seed_code" / "data" / "deliveries.csv"
@@ -60,12 +61,7 @@ def build_permissions(
         ),
         policies.allow("ListTrainingData", ["s3:ListBucket", "s3:ListBucketVersions"], data_bucket_arn),
         # Clients write MLflow artifacts straight to S3 (the tracking server does not proxy them).
-        policies.allow(
-            "WriteModelArtifacts",
-            ["s3:GetObject", "s3:PutObject"],
-            pulumi.Output.concat(args.mlflow_artifact_bucket_arn, "/*"),
-        ),
-        policies.allow("ListModelArtifacts", ["s3:ListBucket"], args.mlflow_artifact_bucket_arn),
+        *artifact_access_statements(args.mlflow_artifact_bucket_arn, write=True),
         policies.allow("ReadMlflowLogin", ["secretsmanager:GetSecretValue"], args.mlflow_credentials_secret_arn),
         policies.allow("PushModelImages", ECR_PUSH_ACTIONS, args.model_repository_arn),
         # The registry login token is account-wide: GetAuthorizationToken has no resource type.

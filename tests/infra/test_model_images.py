@@ -17,7 +17,7 @@ def tooling(stack_runs):
 
 
 def test_repository_is_immutable_scanned_and_encrypted(tooling):
-    repository = tooling.one("aws:ecr/repository:Repository").inputs
+    repository = tooling.named("model-images-repository").inputs
     assert repository["name"] == f"serverless-mlops/{MODEL}"
     assert repository["imageTagMutability"] == "IMMUTABLE"
     assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
@@ -25,7 +25,7 @@ def test_repository_is_immutable_scanned_and_encrypted(tooling):
 
 
 def test_repository_policy_has_the_two_statements_lambda_needs_for_a_cross_account_pull(tooling):
-    policy = json.loads(tooling.one("aws:ecr/repositoryPolicy:RepositoryPolicy").inputs["policy"])
+    policy = json.loads(tooling.named("model-images-cross-account-pull").inputs["policy"])
     accounts, service = policy["Statement"]
     pull = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
     assert accounts["Principal"] == {"AWS": [f"arn:aws:iam::{STAGE_ACCOUNT}:root", f"arn:aws:iam::{PROD_ACCOUNT}:root"]}
@@ -46,7 +46,7 @@ def test_repository_policy_has_the_two_statements_lambda_needs_for_a_cross_accou
 
 
 def test_bootstrap_image_is_built_for_the_architecture_with_a_protected_content_tag(tooling):
-    image = tooling.one("awsx:ecr:Image").inputs
+    image = tooling.named("model-images-bootstrap").inputs
     assert image["platform"] == "linux/arm64"
     assert image["imageTag"].startswith("bootstrap-") and len(image["imageTag"]) == len("bootstrap-") + 12
     assert image["builderVersion"] == "BuilderV1"
@@ -55,7 +55,7 @@ def test_bootstrap_image_is_built_for_the_architecture_with_a_protected_content_
 
 def test_x86_architecture_builds_an_amd64_bootstrap_image():
     run = run_stack("tooling", tooling_config(**{"mlops:architecture": "x86_64"}))
-    assert run.one("awsx:ecr:Image").inputs["platform"] == "linux/amd64"
+    assert run.named("model-images-bootstrap").inputs["platform"] == "linux/amd64"
     assert run.exports["architecture"] == "x86_64"
 
 
@@ -85,7 +85,7 @@ def expired_by(policy: dict, images: list[Image]) -> set[Image]:
 
 
 def test_lifecycle_keeps_the_newest_images_and_never_expires_protected_ones(tooling):
-    policy = json.loads(tooling.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])
+    policy = json.loads(tooling.named("model-images-lifecycle").inputs["policy"])
     assert policy == lifecycle_policy(30)
     bootstrap = Image(("bootstrap-0123456789ab",), pushed=0)
     live_prod = Image(("abc123-1", "live-prod-3"), pushed=1)
@@ -99,6 +99,6 @@ def test_lifecycle_keeps_the_newest_images_and_never_expires_protected_ones(tool
 
 def test_images_to_keep_is_configurable():
     run = run_stack("tooling", tooling_config(**{"mlops:imagesToKeep": "50"}))
-    policy = json.loads(run.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").inputs["policy"])
+    policy = json.loads(run.named("model-images-lifecycle").inputs["policy"])
     assert policy["rules"][-1]["selection"]["countNumber"] == 50
     assert policy["rules"][-1]["selection"]["tagStatus"] == "any"

@@ -97,6 +97,7 @@ def test_contract_splits_consumed_from_informational_outputs():
         "mlflowCredentialsSecretArn",
         "stateMachineArn",
         "slackInteractionsUrl",
+        "sourceRepositoryCloneUrl",
     }
 
 

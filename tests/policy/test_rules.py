@@ -224,6 +224,55 @@ class TestTags:
         assert len(found) == 1 and "stray" in found[0].resource
 
 
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+class TestNoWorldIngress:
+    @pytest.mark.parametrize(("key", "cidr"), [("cidrIpv4", "0.0.0.0/0"), ("cidrIpv6", "::/0")])
+    def test_ingress_rule_from_the_internet_fails(self, key, cidr):
+        found = rules.security_group_no_world_ingress(resource(INGRESS_RULE, **{key: cidr, "fromPort": 443}))
+        assert found and cidr in found[0]
+
+    def test_inline_ingress_from_the_internet_fails(self):
+        group = resource(
+            "aws:ec2/securityGroup:SecurityGroup",
+            ingress=[{"fromPort": 22, "toPort": 22, "protocol": "tcp", "cidrBlocks": ["10.0.0.0/8", "0.0.0.0/0"]}],
+        )
+        assert rules.security_group_no_world_ingress(group)
+
+    def test_legacy_ingress_rule_from_the_internet_fails(self):
+        legacy = resource("aws:ec2/securityGroupRule:SecurityGroupRule", type="ingress", cidrBlocks=["0.0.0.0/0"])
+        assert rules.security_group_no_world_ingress(legacy)
+
+    def test_ingress_from_a_security_group_or_a_narrow_block_passes(self):
+        assert rules.security_group_no_world_ingress(resource(INGRESS_RULE, referencedSecurityGroupId="sg-1")) == []
+        assert rules.security_group_no_world_ingress(resource(INGRESS_RULE, cidrIpv4="203.0.113.0/24")) == []
+
+    def test_egress_to_the_internet_passes(self):
+        egress = resource("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", cidrIpv4="0.0.0.0/0")
+        legacy = resource("aws:ec2/securityGroupRule:SecurityGroupRule", type="egress", cidrBlocks=["0.0.0.0/0"])
+        group = resource("aws:ec2/securityGroup:SecurityGroup", egress=[{"cidrBlocks": ["0.0.0.0/0"]}])
+        assert [rules.security_group_no_world_ingress(r) for r in (egress, legacy, group)] == [[], [], []]
+
+
+class TestDatabases:
+    def test_unencrypted_cluster_fails(self):
+        assert rules.database_encrypted_and_private(resource("aws:rds/cluster:Cluster", engine="aurora-mysql"))
+
+    def test_public_cluster_instance_fails(self):
+        instance = resource("aws:rds/clusterInstance:ClusterInstance", publiclyAccessible=True)
+        assert rules.database_encrypted_and_private(instance)
+
+    def test_public_or_unencrypted_instance_fails(self):
+        found = rules.database_encrypted_and_private(resource("aws:rds/instance:Instance", publiclyAccessible=True))
+        assert len(found) == 2
+
+    def test_encrypted_private_database_passes(self):
+        cluster = resource("aws:rds/cluster:Cluster", storageEncrypted=True)
+        instance = resource("aws:rds/clusterInstance:ClusterInstance", publiclyAccessible=False)
+        assert rules.database_encrypted_and_private(cluster) == rules.database_encrypted_and_private(instance) == []
+
+
 class TestCheckAll:
     def test_clean_resources_pass(self):
         assert rules.check_all(protected_bucket()) == []
