@@ -54,3 +54,17 @@ def write_logs(log_group_arn: pulumi.Input[str]) -> Statement:
 def function_and_versions(function_arn: pulumi.Input[str]) -> list[pulumi.Input[str]]:
     """A function's ARN and its qualified ARNs (versions and aliases)."""
     return [function_arn, pulumi.Output.concat(function_arn, ":*")]
+
+
+def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
+    """The TLS-only bucket policy: every request over plain HTTP is denied, for the bucket and its objects."""
+    return document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ import pulumi_aws as aws
 import pulumi_awsx as awsx
 
 from infra import naming, policies
+from infra.containers import content_tag, private_repository
 
 BOOTSTRAP_CONTEXT = Path(__file__).resolve().parents[1] / "images" / "bootstrap"
 # ECR keeps every image a higher-priority rule selects: "keep more than 9999" protects a tag prefix forever.
@@ -89,11 +89,8 @@ def repository_policy(args: ModelImagesArgs) -> dict[str, object]:
 
 
 def bootstrap_tag() -> str:
-    """A content-addressed tag: tags are immutable, so a changed bootstrap image needs a new one."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in BOOTSTRAP_CONTEXT.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(path.relative_to(BOOTSTRAP_CONTEXT).as_posix().encode() + b"\0" + path.read_bytes())
-    return f"{naming.BOOTSTRAP_TAG_PREFIX}-{digest.hexdigest()[:12]}"
+    """A content-addressed tag under the protected prefix the lifecycle policy never expires."""
+    return content_tag(BOOTSTRAP_CONTEXT, naming.BOOTSTRAP_TAG_PREFIX)
 
 
 class ModelImages(pulumi.ComponentResource):
@@ -103,20 +100,9 @@ class ModelImages(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelImagesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("serverless-mlops:images:ModelImages", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.repository = aws.ecr.Repository(
-            f"{name}-repository",
-            name=args.repository_name,
-            # Every build pushes a unique tag (<commit>-<build>), so a re-run never overwrites what is deployed.
-            image_tag_mutability="IMMUTABLE",
-            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-            encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS")],
-            opts=child,
-        )
-        aws.ecr.LifecyclePolicy(
-            f"{name}-lifecycle",
-            repository=self.repository.name,
-            policy=json.dumps(lifecycle_policy(args.images_to_keep)),
-            opts=child,
+        # Every build pushes a unique tag (<commit>-<build>), so a re-run never overwrites what is deployed.
+        self.repository = private_repository(
+            f"{name}-repository", args.repository_name, lifecycle_policy(args.images_to_keep), child
         )
         aws.ecr.RepositoryPolicy(
             f"{name}-cross-account-pull",

@@ -45,7 +45,6 @@ of the artifact bucket (the UI's artifact browser reads through the server).
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 from collections.abc import Mapping, Sequence
@@ -59,6 +58,7 @@ import pulumi_awsx as awsx
 import pulumi_random as random
 
 from infra import policies
+from infra.containers import content_tag, private_repository
 
 MLFLOW_CONTEXT = Path(__file__).resolve().parents[1] / "images" / "mlflow"
 CONTAINER_NAME = "mlflow"
@@ -200,19 +200,6 @@ def artifact_access_statements(
     ]
 
 
-def tls_only_bucket_policy(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
-    return policies.document(
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    )
-
-
 def image_lifecycle_policy(images_to_keep: int) -> dict[str, object]:
     return {
         "rules": [
@@ -227,12 +214,7 @@ def image_lifecycle_policy(images_to_keep: int) -> dict[str, object]:
 
 
 def image_tag(context: Path) -> str:
-    """A content-addressed tag: tags are immutable, so a changed image needs a new one."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in context.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    for path in files:
-        digest.update(path.relative_to(context).as_posix().encode() + b"\0" + path.read_bytes())
-    return f"mlflow-{digest.hexdigest()[:12]}"
+    return content_tag(context, "mlflow")
 
 
 def container_definition(
@@ -431,19 +413,8 @@ class ModelRegistry(pulumi.ComponentResource):
         ).arn
 
         # ---------------------------------------------------------------------------------- image and roles
-        repository = aws.ecr.Repository(
-            f"{name}-repository",
-            name=args.repository_name,
-            image_tag_mutability="IMMUTABLE",
-            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-            encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS")],
-            opts=child,
-        )
-        aws.ecr.LifecyclePolicy(
-            f"{name}-repository-lifecycle",
-            repository=repository.name,
-            policy=json.dumps(image_lifecycle_policy(args.images_to_keep)),
-            opts=child,
+        repository = private_repository(
+            f"{name}-repository", args.repository_name, image_lifecycle_policy(args.images_to_keep), child
         )
         # Built with Docker on the machine that runs `pulumi up`, for the task's ARM64 platform (on an x86 machine
         # that needs QEMU emulation). The legacy builder writes a plain image manifest, without the provenance
@@ -628,7 +599,7 @@ class ModelRegistry(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-artifacts-tls-only",
             bucket=bucket.id,
-            policy=policies.to_json(tls_only_bucket_policy(bucket.arn)),
+            policy=policies.to_json(policies.deny_insecure_transport(bucket.arn)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
         )
         return bucket

@@ -19,19 +19,6 @@ class SecureBucketArgs:
     force_destroy: bool = False
 
 
-def tls_only_policy(bucket_arn: pulumi.Input[str]) -> dict[str, object]:
-    return policies.document(
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": [bucket_arn, pulumi.Output.concat(bucket_arn, "/*")],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    )
-
-
 class SecureBucket(pulumi.ComponentResource):
     bucket: aws.s3.Bucket
 
@@ -90,7 +77,7 @@ class SecureBucket(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=self.bucket.id,
-            policy=policies.to_json(tls_only_policy(self.bucket.arn)),
+            policy=policies.to_json(policies.deny_insecure_transport(self.bucket.arn)),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]),
         )
         self.versioning = versioning

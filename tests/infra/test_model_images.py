@@ -85,7 +85,7 @@ def expired_by(policy: dict, images: list[Image]) -> set[Image]:
 
 
 def test_lifecycle_keeps_the_newest_images_and_never_expires_protected_ones(tooling):
-    policy = json.loads(tooling.named("model-images-lifecycle").inputs["policy"])
+    policy = json.loads(tooling.named("model-images-repository-lifecycle").inputs["policy"])
     assert policy == lifecycle_policy(30)
     bootstrap = Image(("bootstrap-0123456789ab",), pushed=0)
     live_prod = Image(("abc123-1", "live-prod-3"), pushed=1)
@@ -99,6 +99,6 @@ def test_lifecycle_keeps_the_newest_images_and_never_expires_protected_ones(tool
 
 def test_images_to_keep_is_configurable():
     run = run_stack("tooling", tooling_config(**{"mlops:imagesToKeep": "50"}))
-    policy = json.loads(run.named("model-images-lifecycle").inputs["policy"])
+    policy = json.loads(run.named("model-images-repository-lifecycle").inputs["policy"])
     assert policy["rules"][-1]["selection"]["countNumber"] == 50
     assert policy["rules"][-1]["selection"]["tagStatus"] == "any"
