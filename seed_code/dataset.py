@@ -50,45 +50,49 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load(path: Path) -> Dataset:
-    """Read a deliveries CSV into a clean frame with exactly ``COLUMNS``; raises ``DatasetError``."""
+def load(path: Path, source: str | None = None) -> Dataset:
+    """Read a deliveries CSV into a clean frame with exactly ``COLUMNS``; raises ``DatasetError``.
+
+    ``source`` names the data in messages and on the result when ``path`` is a local copy (of an S3 object).
+    """
+    where = source or str(path)
     if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
+        raise DatasetError(f"{where}: no such file")
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError as error:
-        raise DatasetError(f"{path}: the file is empty") from error
+        raise DatasetError(f"{where}: the file is empty") from error
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise DatasetError(f"{path}: not a readable CSV file ({error})") from error
-    frame = _clean_columns(raw, path)
+        raise DatasetError(f"{where}: not a readable CSV file ({error})") from error
+    frame = _clean_columns(raw, where)
     if len(frame) < MIN_ROWS:
-        raise DatasetError(f"{path}: expected at least {MIN_ROWS} rows of data, got {len(frame)}")
-    clean = pd.DataFrame({column: _numbers(frame[column], column, path) for column in COLUMNS})
-    clean[TARGET] = _whole_days(clean[TARGET], path)
-    return Dataset(frame=clean, source=str(path), sha256=sha256_of(path))
+        raise DatasetError(f"{where}: expected at least {MIN_ROWS} rows of data, got {len(frame)}")
+    clean = pd.DataFrame({column: _numbers(frame[column], column, where) for column in COLUMNS})
+    clean[TARGET] = _whole_days(clean[TARGET], where)
+    return Dataset(frame=clean, source=where, sha256=sha256_of(path))
 
 
-def _clean_columns(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
+def _clean_columns(raw: pd.DataFrame, where: str) -> pd.DataFrame:
     names = [str(c).strip() for c in raw.columns]
     frame = raw.copy()
     frame.columns = names
     index_like = [n for n in names if n == "" or n.startswith(_UNNAMED_PREFIX)]
     for name in index_like:
         if not _is_row_index(frame[name]):
-            raise DatasetError(f"{path}: column {name!r} has no name and is not a row index; name it or remove it")
+            raise DatasetError(f"{where}: column {name!r} has no name and is not a row index; name it or remove it")
     frame = frame.drop(columns=index_like)
     by_upper: dict[str, str] = {}
     for name in frame.columns:
         upper = name.upper()
         if upper in by_upper:
-            raise DatasetError(f"{path}: column {upper} appears twice")
+            raise DatasetError(f"{where}: column {upper} appears twice")
         by_upper[upper] = name
     missing = [c for c in COLUMNS if c not in by_upper]
     unknown = [by_upper[u] for u in by_upper if u not in COLUMNS]
     if missing:
-        raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
+        raise DatasetError(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}")
     if unknown:
-        raise DatasetError(f"{path}: unknown column(s) {', '.join(unknown)}; expected only {', '.join(COLUMNS)}")
+        raise DatasetError(f"{where}: unknown column(s) {', '.join(unknown)}; expected only {', '.join(COLUMNS)}")
     return frame.rename(columns={v: k for k, v in by_upper.items()})[list(COLUMNS)]
 
 
@@ -104,29 +108,29 @@ def _csv_line(position: int) -> int:
     return position + 2  # one for the header, one because lines count from 1
 
 
-def _numbers(values: pd.Series, column: str, path: Path) -> pd.Series:
+def _numbers(values: pd.Series, column: str, where: str) -> pd.Series:
     stripped = values.str.strip()
     numbers = pd.to_numeric(stripped, errors="coerce")
     for position, (text, number) in enumerate(zip(stripped, numbers, strict=True)):
         line = _csv_line(position)
         if text == "":
-            raise DatasetError(f"{path}, line {line}: {column} is empty; expected a number")
+            raise DatasetError(f"{where}, line {line}: {column} is empty; expected a number")
         if pd.isna(number):
-            raise DatasetError(f"{path}, line {line}: {column} is {text!r}; expected a number")
+            raise DatasetError(f"{where}, line {line}: {column} is {text!r}; expected a number")
         if not math.isfinite(number):
-            raise DatasetError(f"{path}, line {line}: {column} is {text!r}; expected a finite number")
+            raise DatasetError(f"{where}, line {line}: {column} is {text!r}; expected a finite number")
         if column in RANGES:
             low, high = RANGES[column]
             if not low <= number <= high:
-                raise DatasetError(f"{path}, line {line}: {column} is {text}; expected {low:g} to {high:g}")
+                raise DatasetError(f"{where}, line {line}: {column} is {text}; expected {low:g} to {high:g}")
     return numbers.astype(float)
 
 
-def _whole_days(values: pd.Series, path: Path) -> pd.Series:
+def _whole_days(values: pd.Series, where: str) -> pd.Series:
     for position, value in enumerate(values):
         if value < 0 or value != int(value):
             raise DatasetError(
-                f"{path}, line {_csv_line(position)}: {TARGET} is {value:g}; expected a whole, non-negative "
+                f"{where}, line {_csv_line(position)}: {TARGET} is {value:g}; expected a whole, non-negative "
                 "number of days"
             )
     return values.astype(int)

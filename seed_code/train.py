@@ -4,7 +4,12 @@ Runs the same on a laptop and in CodeBuild: every flag defaults from an environm
 
     MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python train.py --commit "$(git rev-parse HEAD)"
 
-MLflow reads MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD itself when the server has auth on.
+The data is a local CSV or an S3 object, ``s3://<bucket>/<key>[?versionId=<id>]``: the run, its dataset input
+and the model version record the object's version ID, so a model says exactly which data it came from.
+
+MLflow reads MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD itself when the server has auth on, and
+retries a failing request (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
+MLFLOW_HTTP_REQUEST_TIMEOUT; buildspec.yml sets them so a database that is resuming is waited for).
 Exit codes: 0 registered, 2 bad input or settings, 3 the quality gate refused the model, 4 MLflow failed.
 """
 
@@ -14,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ from typing import Any
 import dataset
 import mlflow
 import numpy as np
+import s3_data
 from features import FEATURES, TARGET
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
@@ -39,7 +46,7 @@ EXIT_MLFLOW = 4
 
 @dataclass(frozen=True)
 class Settings:
-    data: Path
+    data: Path | s3_data.S3Object
     tracking_uri: str
     experiment: str
     model_name: str
@@ -102,7 +109,9 @@ def parse_args(argv: list[str] | None = None) -> Settings:
     env = os.environ.get
     parser = argparse.ArgumentParser(description="Train, evaluate and register the delivery-time model.")
     parser.add_argument(
-        "--data", type=Path, default=Path(env("TRAINING_DATA") or DEFAULT_DATA), help="training CSV (env TRAINING_DATA)"
+        "--data",
+        default=env("TRAINING_DATA") or str(DEFAULT_DATA),
+        help="training CSV: a local path or s3://<bucket>/<key>[?versionId=<id>] (env TRAINING_DATA)",
     )
     parser.add_argument(
         "--tracking-uri", default=env("MLFLOW_TRACKING_URI"), help="MLflow server (env MLFLOW_TRACKING_URI)"
@@ -162,7 +171,18 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         raise SettingsError(
             f"--min-improvement / QUALITY_GATE_MIN_IMPROVEMENT: expected 0 to 1, got {args.min_improvement}"
         )
-    return Settings(**vars(args))
+    data = s3_data.S3Object.parse(args.data) if s3_data.is_s3_uri(args.data) else Path(args.data)
+    return Settings(**(vars(args) | {"data": data}))
+
+
+def load_data(source: Path | s3_data.S3Object) -> tuple[dataset.Dataset, dict[str, str]]:
+    """Load the training data and the tags that say where it came from (for an S3 object, the version read)."""
+    if isinstance(source, Path):
+        return dataset.load(source), {}
+    with tempfile.TemporaryDirectory(prefix="training-data-") as directory:
+        fetched = s3_data.download(source, Path(directory))
+        data = dataset.load(fetched.path, source=str(fetched.source))
+    return data, {"data_s3_uri": fetched.source.uri, "data_version_id": str(fetched.source.version_id)}
 
 
 def split(data: dataset.Dataset, test_size: float, seed: int) -> tuple[Any, Any, Any, Any]:
@@ -216,6 +236,7 @@ def quality_gate(evaluation: Evaluation, settings: Settings) -> tuple[bool, str]
 def log_and_register(
     settings: Settings,
     data: dataset.Dataset,
+    origin: dict[str, str],
     model: GradientBoostingRegressor,
     x_test: Any,
     evaluation: Evaluation,
@@ -243,7 +264,7 @@ def log_and_register(
                 data.frame, source=data.source, targets=TARGET, name="deliveries", digest=data.sha256[:36]
             ),
             context="training",
-            tags={"sha256": data.sha256},
+            tags={"sha256": data.sha256, **origin},
         )
         mlflow.log_metrics(metrics)
         mlflow.set_tags(
@@ -251,6 +272,7 @@ def log_and_register(
                 "quality_gate": "passed" if passed else "failed",
                 "quality_gate_reason": message,
                 "data_sha256": data.sha256,
+                **origin,
             }
         )
         if not passed:
@@ -264,7 +286,7 @@ def log_and_register(
             serialization_format="skops",
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
         )
-    version = mlflow.register_model(info.model_uri, settings.model_name, tags={"commit": settings.commit})
+    version = mlflow.register_model(info.model_uri, settings.model_name, tags={"commit": settings.commit, **origin})
     return Result(
         run.info.run_id,
         settings.model_name,
@@ -277,18 +299,18 @@ def log_and_register(
 
 
 def train(settings: Settings) -> Result:
-    data = dataset.load(settings.data)
+    data, origin = load_data(settings.data)
     x_train, x_test, y_train, y_test = split(data, settings.test_size, settings.seed)
     model = fit(x_train, y_train, settings)
     evaluation = evaluate(model, x_test, y_test, y_train)
-    return log_and_register(settings, data, model, x_test, evaluation)
+    return log_and_register(settings, data, origin, model, x_test, evaluation)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = parse_args(argv)
         result = train(settings)
-    except (SettingsError, dataset.DatasetError) as error:
+    except (SettingsError, dataset.DatasetError, s3_data.S3DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except MlflowException as error:

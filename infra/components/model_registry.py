@@ -472,6 +472,8 @@ class ModelRegistry(pulumi.ComponentResource):
             "ALLOWED_HOSTS": allowed_hosts,
             "PORT": str(CONTAINER_PORT),
             "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool",
+            # One worker (~420 MB resident) fits the 1 GB task with room to spare; a team's traffic needs no more.
+            "WORKERS": "1",
         }
         task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",

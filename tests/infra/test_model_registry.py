@@ -39,6 +39,7 @@ ENVIRONMENT_NAMES = {
     "ALLOWED_HOSTS",
     "PORT",
     "MLFLOW_SQLALCHEMYSTORE_POOLCLASS",
+    "WORKERS",
 }
 SG_RULES = (
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
@@ -405,6 +406,7 @@ def test_container_environment_follows_the_contract(run, restricted):
         "ALLOWED_HOSTS": host,
         "PORT": "5000",
         "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool",
+        "WORKERS": "1",
     }
     execute_api = restricted.one("aws:apigatewayv2/api:Api").outputs["apiEndpoint"].removeprefix("https://")
     assert environment(restricted)["ALLOWED_HOSTS"] == f"{execute_api},mlflow.example.com"
