@@ -23,6 +23,7 @@ class ToolingOutput(StrEnum):
     # For people and CI.
     MLFLOW_TRACKING_URI = "mlflowTrackingUri"
     MLFLOW_CREDENTIALS_SECRET_ARN = "mlflowCredentialsSecretArn"  # noqa: S105 - an output name, not a secret
+    MLFLOW_ADMIN_SECRET_ARN = "mlflowAdminSecretArn"  # noqa: S105 - an output name, not a secret
     STATE_MACHINE_ARN = "stateMachineArn"
     SLACK_INTERACTIONS_URL = "slackInteractionsUrl"
     SOURCE_REPOSITORY_CLONE_URL = "sourceRepositoryCloneUrl"

@@ -395,10 +395,13 @@ class ModelRegistry(pulumi.ComponentResource):
             self._custom_domain(api, stage, args.domain_name, args.certificate_arn)
 
         # ---------------------------------------------------------------------------------- secrets
+        admin_secret = self._credentials("admin", "MLflow admin user", args.admin_username)
+        # For people who add users (README): the admin's login.
+        self.admin_credentials_secret_arn = admin_secret.arn
         secrets = {
             "DB_MASTER_SECRET": master_secret_arn,
             "DB_MLFLOW_SECRET": self._credentials("db-mlflow", "MLflow's own database user", DB_MLFLOW_USER).arn,
-            "MLFLOW_ADMIN_SECRET": self._credentials("admin", "MLflow admin user", args.admin_username).arn,
+            "MLFLOW_ADMIN_SECRET": admin_secret.arn,
         }
         pipeline_secret = self._credentials(
             "pipeline", "MLflow user of the pipeline (CodeBuild, functions)", args.pipeline_username, self.tracking_uri

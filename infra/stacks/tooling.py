@@ -111,5 +111,6 @@ def build(settings: ToolingConfig) -> None:
     contracts.export(ToolingOutput.DEPLOY_FUNCTION_ROLE_ARN, deploy.role.arn)
     contracts.export(ToolingOutput.MLFLOW_TRACKING_URI, registry.tracking_uri)
     contracts.export(ToolingOutput.MLFLOW_CREDENTIALS_SECRET_ARN, registry.pipeline_credentials_secret_arn)
+    contracts.export(ToolingOutput.MLFLOW_ADMIN_SECRET_ARN, registry.admin_credentials_secret_arn)
     # For the data scientist's first push (README): the repository to push seed_code/ to.
     contracts.export(ToolingOutput.SOURCE_REPOSITORY_CLONE_URL, source.repository.clone_url_http)

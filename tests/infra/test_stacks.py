@@ -98,6 +98,7 @@ def test_contract_splits_consumed_from_informational_outputs():
         "stateMachineArn",
         "slackInteractionsUrl",
         "sourceRepositoryCloneUrl",
+        "mlflowAdminSecretArn",
     }
 
 
