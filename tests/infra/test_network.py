@@ -44,7 +44,9 @@ def run() -> StackRun:
 
 
 def subnets(run: StackRun, tier: str) -> list:
-    return [s for s in run.of_type("aws:ec2/subnet:Subnet") if s.name.startswith(f"network-{tier}-")]
+    # Sorted by name: resources register concurrently, so their order in the run varies.
+    found = [s for s in run.of_type("aws:ec2/subnet:Subnet") if s.name.startswith(f"network-{tier}-")]
+    return sorted(found, key=lambda s: s.name)
 
 
 def table_of(run: StackRun, subnet_id: str) -> str:
