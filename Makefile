@@ -7,7 +7,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo train-and-serve test lint format data bench clean
+.PHONY: help setup demo train-and-serve test lint format data bench rerun clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,11 @@ data: setup ## regenerate seed_code/data/deliveries.csv (deterministic)
 
 bench: setup ## benchmarks that print figures (inference init, warm latency, image size proxy)
 	$(PY) -m bench.inference
+
+rerun: setup ## start the pipeline again for COMMIT=<full sha> (AWS credentials of the tooling account)
+	@test -n "$(COMMIT)" || { echo "usage: make rerun COMMIT=<full commit sha>" >&2; exit 2; }
+	$(PY) -m functions.start.rerun --commit $(COMMIT) \
+		--state-machine-arn "$$(pulumi stack output stateMachineArn --stack tooling)"
 
 clean: ## remove local run folders (.work) and caches
 	rm -rf .work .pytest_cache .ruff_cache
