@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import packaging, policies
+from infra import policies
+from infra.components.python_function import PythonFunction, PythonFunctionArgs
 
 # Updating the code, publishing and smoke-testing a version takes minutes when an image is large or the
 # function was inactive; the canary's wait happens in Step Functions, never here.
@@ -43,15 +44,14 @@ def deploy_targets_json(targets: dict[str, DeployTarget]) -> str:
     )
 
 
-def deploy_permissions(args: DeployFunctionArgs, log_group_arn: pulumi.Input[str]) -> dict[str, object]:
-    return policies.document(
+def deploy_permissions(args: DeployFunctionArgs) -> list[policies.Statement]:
+    return [
         policies.allow("AssumeDeployerRoles", ["sts:AssumeRole"], [t.role_arn for t in args.targets.values()]),
         # Tags the image an environment runs with a protected live- tag, so the lifecycle policy keeps it.
         policies.allow(
             "TagLiveImages", ["ecr:BatchGetImage", "ecr:DescribeImages", "ecr:PutImage"], args.repository_arn
         ),
-        policies.write_logs(log_group_arn),
-    )
+    ]
 
 
 class DeployFunction(pulumi.ComponentResource):
@@ -60,45 +60,24 @@ class DeployFunction(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DeployFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("serverless-mlops:pipeline:DeployFunction", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/aws/lambda/{args.function_name}",
-            retention_in_days=args.log_retention_days,
-            opts=child,
-        )
-        # A fixed name: the stage and prod deployer roles trust exactly this role's ARN.
-        self.role = aws.iam.Role(
-            f"{name}-role",
-            name=args.role_name,
-            description="Deploys model images to the stage and prod inference functions",
-            assume_role_policy=json.dumps(policies.trust_service("lambda.amazonaws.com")),
-            opts=child,
-        )
-        permissions = aws.iam.RolePolicy(
-            f"{name}-permissions",
-            role=self.role.id,
-            policy=policies.to_json(deploy_permissions(args, log_group.arn)),
-            opts=child,
-        )
-        self.function = aws.lambda_.Function(
-            f"{name}-function",
-            name=args.function_name,
-            description="Deploys a model image to stage or prod: update, publish, smoke-test, move alias live",
-            runtime="python3.12",
-            architectures=["arm64"],
-            handler=packaging.handler_name("deploy"),
-            code=packaging.function_archive("deploy"),
-            role=self.role.arn,
-            timeout=TIMEOUT_SECONDS,
-            memory_size=MEMORY_MB,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
+        deployed = PythonFunction(
+            name,
+            PythonFunctionArgs(
+                folder="deploy",
+                function_name=args.function_name,
+                description="Deploys a model image to stage or prod: update, publish, smoke-test, move alias live",
+                statements=deploy_permissions(args),
+                log_retention_days=args.log_retention_days,
+                environment={
                     "DEPLOY_TARGETS": deploy_targets_json(args.targets),
                     "MODEL_REPOSITORY_NAME": args.repository_name,
-                }
+                },
+                timeout_seconds=TIMEOUT_SECONDS,
+                memory_mb=MEMORY_MB,
+                # A fixed name: the stage and prod deployer roles trust exactly this role's ARN.
+                role_name=args.role_name,
             ),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, permissions]),
+            opts=pulumi.ResourceOptions(parent=self),
         )
+        self.function, self.role = deployed.function, deployed.role
         self.register_outputs({"functionArn": self.function.arn, "roleArn": self.role.arn})
