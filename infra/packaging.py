@@ -8,6 +8,7 @@ code does: no ``__pycache__``, no timestamps.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pulumi
@@ -35,3 +36,31 @@ def function_archive(function: str) -> pulumi.AssetArchive:
 
 def handler_name(function: str) -> str:
     return f"functions.{function}.handler.handler"
+
+
+def _package_folder(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"{package} is not installed: run `make setup` (it is a project dependency)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def installed_package_files(package: str) -> list[Path]:
+    """The Python source files of an installed, pure-Python package (no compiled code, so any arch runs it)."""
+    folder = _package_folder(package)
+    compiled = [p for p in folder.rglob("*") if p.suffix in (".so", ".pyd")]
+    if compiled:
+        raise ValueError(
+            f"{package} has compiled modules ({compiled[0].name}); a layer built this way needs pure Python"
+        )
+    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def python_layer_archive(packages: tuple[str, ...]) -> pulumi.AssetArchive:
+    """A Lambda layer: ``python/<package>/...`` for each package, taken from the locked, installed version."""
+    assets: dict[str, pulumi.Asset | pulumi.Archive] = {}
+    for package in packages:
+        for path in installed_package_files(package):
+            inside = path.relative_to(_package_folder(package).parent).as_posix()
+            assets[f"python/{inside}"] = pulumi.FileAsset(str(path))
+    return pulumi.AssetArchive(assets)

@@ -29,3 +29,17 @@ def test_handler_path_matches_the_archive_layout():
 def test_unknown_function_is_refused():
     with pytest.raises(FileNotFoundError, match="is 'nope' a function in functions/"):
         packaging.function_archive("nope")
+
+
+def test_slack_layer_holds_the_installed_slack_sdk_under_python():
+    layer = packaging.python_layer_archive(("slack_sdk",))
+    paths = list(layer.assets)
+    assert "python/slack_sdk/__init__.py" in paths
+    assert "python/slack_sdk/web/client.py" in paths
+    assert all(p.startswith("python/slack_sdk/") and p.endswith(".py") for p in paths)
+    assert list(packaging.python_layer_archive(("slack_sdk",)).assets) == paths
+
+
+def test_a_missing_package_is_refused_with_the_fix():
+    with pytest.raises(ModuleNotFoundError, match="make setup"):
+        packaging.python_layer_archive(("no_such_package_here",))
