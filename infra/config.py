@@ -102,6 +102,15 @@ class BudgetSettings:
 
 
 @dataclass(frozen=True)
+class PipelineSettings:
+    approval_timeout_hours: int
+    # 0: prod switches at once after approval; otherwise this share of prod traffic goes to the new version
+    # for canary_wait_minutes, and the alarms decide between promote and rollback.
+    canary_percent: int
+    canary_wait_minutes: int
+
+
+@dataclass(frozen=True)
 class RegistrySettings:
     """The MLflow tracking server and model registry (values the code does not fix)."""
 
@@ -128,6 +137,7 @@ class ToolingConfig:
     images_to_keep: int
     budget: BudgetSettings
     registry: RegistrySettings
+    pipeline: PipelineSettings
     role: Role = "tooling"
 
 
@@ -434,6 +444,29 @@ def _tooling(reader: _Reader, project: str, target: Target) -> ToolingConfig:
             default=30,
         ),
         registry=_registry(reader),
+        pipeline=PipelineSettings(
+            approval_timeout_hours=reader.integer(  # type: ignore[arg-type]  # has a default
+                "approvalTimeoutHours",
+                expected="hours an approval waits in Slack, 1 to 720",
+                example=24,
+                choices=range(1, 721),
+                default=24,
+            ),
+            canary_percent=reader.integer(  # type: ignore[arg-type]  # has a default
+                "canaryPercent",
+                expected="a share of prod traffic for the canary, 0 (none) to 99",
+                example=10,
+                choices=range(0, 100),
+                default=0,
+            ),
+            canary_wait_minutes=reader.integer(  # type: ignore[arg-type]  # has a default
+                "canaryWaitMinutes",
+                expected="minutes the canary runs before the alarms decide, 5 to 120",
+                example=10,
+                choices=range(5, 121),
+                default=10,
+            ),
+        ),
         budget=BudgetSettings(
             monthly_usd=reader.integer(  # type: ignore[arg-type]  # has a default
                 "monthlyBudgetUsd",

@@ -34,6 +34,23 @@ RESOURCE_STAR_ACTIONS: Mapping[str, str] = {
     "cloudwatch:GetMetricData": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html",
     # X-Ray trace upload from Lambda / Step Functions tracing: no resource types.
     "xray:PutTraceSegments": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html",
+    "xray:GetSamplingRules": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html",
+    "xray:GetSamplingTargets": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html",
+    # Step Functions' own log delivery to CloudWatch Logs: AWS documents these with Resource "*"
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html); none has a resource type.
+    **dict.fromkeys(
+        (
+            "logs:CreateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:DescribeLogGroups",
+            "logs:DescribeResourcePolicies",
+            "logs:GetLogDelivery",
+            "logs:ListLogDeliveries",
+            "logs:PutResourcePolicy",
+            "logs:UpdateLogDelivery",
+        ),
+        "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html",
+    ),
     "xray:PutTelemetryRecords": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html",
 }
 
