@@ -57,6 +57,8 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 _SLACK_CHANNEL = re.compile(r"^[CG][A-Z0-9]{8,12}$")
+_SLACK_TEAM = re.compile(r"^[TE][A-Z0-9]{8,12}$")
+_SLACK_APP = re.compile(r"^A[A-Z0-9]{8,12}$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{8,12}$")
 _SLACK_USER_GROUP = re.compile(r"^S[A-Z0-9]{8,12}$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -81,6 +83,9 @@ class Target:
 class SlackSettings:
     channel_id: str
     approvers: tuple[str, ...]
+    # The workspace and the app whose signed requests the interactions endpoint accepts.
+    team_id: str
+    app_id: str
     bot_token: pulumi.Output[str]
     signing_secret: pulumi.Output[str]
 
@@ -423,6 +428,18 @@ def _tooling(reader: _Reader, project: str, target: Target) -> ToolingConfig:
     slack = SlackSettings(
         channel_id=channel_id,
         approvers=approvers,
+        team_id=reader.text(
+            "slackTeamId",
+            expected="the Slack workspace ID, such as T0123456789 (About this workspace)",
+            example="T0123456789",
+            pattern=_SLACK_TEAM,
+        ),
+        app_id=reader.text(
+            "slackAppId",
+            expected="the Slack app's ID, such as A0123456789 (the app's Basic Information page)",
+            example="A0123456789",
+            pattern=_SLACK_APP,
+        ),
         bot_token=reader.secret("slackBotToken", expected="the Slack app's bot token (xoxb-...)"),
         signing_secret=reader.secret("slackSigningSecret", expected="the Slack app's signing secret"),
     )

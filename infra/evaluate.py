@@ -49,6 +49,8 @@ def tooling_config(**overrides: str | None) -> dict[str, str]:
         "mlops:prodAccountId": PROD_ACCOUNT,
         "mlops:architecture": "arm64",
         "mlops:slackChannelId": "C0123456789",
+        "mlops:slackTeamId": "T0123456789",
+        "mlops:slackAppId": "A0123456789",
         "mlops:slackApprovers": json.dumps(["U0123456789", "S0ABCDEFGH1"]),
         # Placeholders: a real stack holds these as secrets set with `pulumi config set --secret`.
         "mlops:slackBotToken": "xoxb-test-bot-token",

@@ -58,6 +58,11 @@ def model_repository_name(project: str, model: str) -> str:
     return f"{project}/{model}"
 
 
+def state_machine_name(project: str, model: str) -> str:
+    """Fixed, so the functions that stop or answer its runs can name its ARN without a reference cycle."""
+    return f"{prefix(project, model)}-pipeline"
+
+
 def deploy_function_name(project: str, model: str) -> str:
     return f"{prefix(project, model)}-deploy"
 

@@ -564,7 +564,8 @@ def definition(arns: WorkflowArns, settings: WorkflowSettings) -> dict[str, Any]
     states[PROMOTE_PRODUCTION] = with_catch(
         lambda_task(
             arns.promote,
-            promote_payload(PRODUCTION_ALIAS, settings),
+            # The approver is recorded on the model version (production_by).
+            {**promote_payload(PRODUCTION_ALIAS, settings), "approver.$": "$.approval.approver"},
             next_state=NOTIFY,
             result_path="$.promoteProduction",
             timeout_seconds=timeout,

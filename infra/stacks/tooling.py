@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from infra import contracts, naming
+import pulumi_aws as aws
+
+from infra import contracts, naming, packaging
 from infra.components.budget import Budget, BudgetArgs
 from infra.components.deploy_function import DeployFunction, DeployFunctionArgs, DeployTarget
 from infra.components.image_build import ImageBuild, ImageBuildArgs
 from infra.components.model_images import ModelImages, ModelImagesArgs
 from infra.components.model_registry import ModelRegistry, ModelRegistryArgs
 from infra.components.network import Network, NetworkArgs
+from infra.components.pipeline import Pipeline, PipelineArgs
+from infra.components.slack_approval import SlackApproval, SlackApprovalArgs
 from infra.components.source_repo import SourceRepo, SourceRepoArgs
 from infra.config import ToolingConfig
 from infra.contracts import ToolingOutput
 from infra.provider import aws_provider, resource_options
+from infra.workflow import WorkflowSettings
 
 
 def deploy_targets(settings: ToolingConfig) -> dict[str, DeployTarget]:
@@ -71,7 +76,7 @@ def build(settings: ToolingConfig) -> None:
         opts=opts,
     )
     source = SourceRepo("source", SourceRepoArgs(repository_name=model), opts=opts)
-    ImageBuild(
+    build = ImageBuild(
         "build",
         ImageBuildArgs(
             project_name=f"{prefix}-build",
@@ -100,6 +105,63 @@ def build(settings: ToolingConfig) -> None:
         ),
         opts=opts,
     )
+    # slack_sdk is pure Python: one layer, built from the locked version, serves every Slack-facing function.
+    slack_layer = aws.lambda_.LayerVersion(
+        "slack-sdk-layer",
+        layer_name=f"{prefix}-slack-sdk",
+        description="slack_sdk for the pipeline's Slack functions",
+        code=packaging.python_layer_archive(("slack_sdk",)),
+        compatible_runtimes=["python3.12"],
+        compatible_architectures=["arm64"],
+        opts=opts,
+    )
+    pipeline_settings = settings.pipeline
+    state_machine_name = naming.state_machine_name(project, model)
+    approval_timeout_seconds = pipeline_settings.approval_timeout_hours * 3600
+    approval = SlackApproval(
+        "approval",
+        SlackApprovalArgs(
+            name_prefix=prefix,
+            region=target.region,
+            account_id=target.account_id,
+            partition=target.partition,
+            state_machine_name=state_machine_name,
+            slack=settings.slack,
+            approval_timeout_seconds=approval_timeout_seconds,
+            mlflow_ui_url=registry.tracking_uri,
+            slack_layer_arn=slack_layer.arn,
+            log_retention_days=settings.log_retention_days,
+        ),
+        opts=opts,
+    )
+    pipeline = Pipeline(
+        "pipeline",
+        PipelineArgs(
+            name_prefix=prefix,
+            state_machine_name=state_machine_name,
+            region=target.region,
+            account_id=target.account_id,
+            partition=target.partition,
+            settings=WorkflowSettings(
+                build_project=f"{prefix}-build",
+                model_name=model,
+                approval_timeout_seconds=approval_timeout_seconds,
+                canary_percent=pipeline_settings.canary_percent,
+                canary_wait_seconds=pipeline_settings.canary_wait_minutes * 60,
+            ),
+            build_project_arn=build.project.arn,
+            push_rule_name=source.push_rule.name,
+            push_rule_arn=source.push_rule.arn,
+            deploy_function_arn=deploy.function.arn,
+            request_approval_function_arn=approval.request_function.arn,
+            mlflow_credentials_secret_arn=registry.pipeline_credentials_secret_arn,
+            slack_bot_token_secret_arn=approval.bot_token_secret.arn,
+            slack_channel_id=settings.slack.channel_id,
+            log_retention_days=settings.log_retention_days,
+            slack_layer_arn=slack_layer.arn,
+        ),
+        opts=opts,
+    )
     Budget("budget", BudgetArgs(budget_name=f"{prefix}-monthly", settings=settings.budget), opts=opts)
 
     contracts.export(ToolingOutput.TOOLING_ACCOUNT_ID, target.account_id)
@@ -112,5 +174,7 @@ def build(settings: ToolingConfig) -> None:
     contracts.export(ToolingOutput.MLFLOW_TRACKING_URI, registry.tracking_uri)
     contracts.export(ToolingOutput.MLFLOW_CREDENTIALS_SECRET_ARN, registry.pipeline_credentials_secret_arn)
     contracts.export(ToolingOutput.MLFLOW_ADMIN_SECRET_ARN, registry.admin_credentials_secret_arn)
+    contracts.export(ToolingOutput.STATE_MACHINE_ARN, pipeline.state_machine.arn)
+    contracts.export(ToolingOutput.SLACK_INTERACTIONS_URL, approval.interactions_url)
     # For the data scientist's first push (README): the repository to push seed_code/ to.
     contracts.export(ToolingOutput.SOURCE_REPOSITORY_CLONE_URL, source.repository.clone_url_http)

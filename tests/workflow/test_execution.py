@@ -63,7 +63,8 @@ def test_happy_path_builds_deploys_stage_waits_for_approval_then_prod(workflow: 
 
     staging, production = fakes.called("promote")
     assert staging == {"alias": "staging", "modelName": MODEL_NAME, **expected}
-    assert production == {"alias": "production", "modelName": MODEL_NAME, **expected}
+    # The approver who let the model into prod is recorded on the version.
+    assert production == {"alias": "production", "modelName": MODEL_NAME, "approver": "U0ALICE", **expected}
 
     (approval,) = fakes.called("request_approval")
     assert approval["taskToken"] == fakes.tokens[0]

@@ -1,0 +1,208 @@
+"""Typed inputs of the notify function: its settings (environment variables) and the workflow's three events.
+
+Events (``infra/workflow.py``: the NotifyStarted, Notify and NotifyFailure states; unknown keys are ignored, and
+a missing detail only makes the message say less, it never stops the report):
+
+    {"event": "started", "executionId": "<execution ARN>", "executionName", "modelName", "commit",
+     "run": <the execution's state: commit, author, repositoryName, slack: {thread: null}, ...>}
+    {"event": "succeeded", ..., "modelVersion", "imageUri", "build", "stage": <stage deploy output>,
+     "approval": {"decision", "approver", "approverName", ...}, "prod": <prod deploy output>, "run", "slack"}
+    {"event": "failed", ..., "step", "outcome", "error": {"Error", "Cause"}, "run", "slack"}
+
+``slack`` is the thread NotifyStarted returned, ``{"channel", "ts"}`` (the workflow passes ``$.slack.thread``),
+or null when NotifyStarted failed; ``{"thread": {...}}`` and ``run.slack.thread`` are read too. Details missing
+at the top level are looked up in ``run`` (``run.commit``, ``run.author``, ``run.build.modelVersion``,
+``run.stage.output``, ``run.prod.output``, ``run.approval``, ``run.promoteStaging.output``, ...).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from functions.notify.errors import NotifyConfigError, NotifyInputError
+
+EVENTS = ("started", "succeeded", "failed")
+_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{8,}$")
+_TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
+_EXECUTION_ARN = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):states:(?P<region>[a-z0-9-]+):\d{12}:(?:execution|express):[^:\s]+"
+    r":(?P<name>[^:\s]+)(?::[^:\s]+)?$"
+)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# ------------------------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token_secret_arn: str
+    channel_id: str
+    slack_api_url: str | None = None
+    timeout_seconds: float = 5.0
+    max_attempts: int = 3
+    retry_base_delay_seconds: float = 1.0
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: float, integer: bool = False) -> Any:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return int(default) if integer else default
+    try:
+        value: float = int(raw) if integer else float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < minimum:
+        kind = "a whole number" if integer else "a number"
+        raise NotifyConfigError(f"{name}: expected {kind} >= {minimum:g}, got {raw!r}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    secret = (environ.get("SLACK_BOT_TOKEN_SECRET_ARN") or "").strip()
+    if not secret:
+        raise NotifyConfigError("SLACK_BOT_TOKEN_SECRET_ARN: not set; expected the ARN of the Slack bot token secret")
+    channel = (environ.get("SLACK_CHANNEL_ID") or "").strip()
+    if not _CHANNEL.match(channel):
+        raise NotifyConfigError(f"SLACK_CHANNEL_ID: expected a channel ID such as C0123456789, got {channel!r}")
+    return Settings(
+        bot_token_secret_arn=secret,
+        channel_id=channel,
+        slack_api_url=(environ.get("SLACK_API_URL") or "").strip() or None,
+        timeout_seconds=_number(environ, "SLACK_TIMEOUT_SECONDS", 5.0, minimum=0.1),
+        max_attempts=_number(environ, "SLACK_MAX_ATTEMPTS", 3, minimum=1, integer=True),
+        retry_base_delay_seconds=_number(environ, "SLACK_RETRY_BASE_DELAY_SECONDS", 1.0, minimum=0),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- event
+
+
+@dataclass(frozen=True)
+class Thread:
+    """The run's thread: the parent message NotifyStarted posted."""
+
+    channel: str
+    ts: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"channel": self.channel, "ts": self.ts}
+
+
+@dataclass(frozen=True)
+class NotifyEvent:
+    event: str
+    execution_id: str
+    execution_name: str
+    model_name: str
+    commit: str | None = None
+    author: str | None = None
+    thread: Thread | None = None
+    model_version: str | None = None
+    image_uri: str | None = None
+    stage: Mapping[str, Any] = field(default_factory=dict)
+    prod: Mapping[str, Any] = field(default_factory=dict)
+    approval: Mapping[str, Any] = field(default_factory=dict)
+    promoted: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # alias → promote output
+    step: str | None = None
+    outcome: str | None = None
+    error: Any = None
+
+    @property
+    def short_commit(self) -> str | None:
+        return self.commit[:7] if self.commit else None
+
+
+def execution_name(execution_id: str) -> str:
+    match = _EXECUTION_ARN.match(execution_id)
+    return match["name"] if match else execution_id
+
+
+def console_url(execution_id: str) -> str | None:
+    """The execution's page in the Step Functions console, in the execution's own region (from its ARN); None
+    for an identifier that is not an execution ARN of the commercial partition."""
+    match = _EXECUTION_ARN.match(execution_id)
+    if not match or match["partition"] != "aws":
+        return None
+    region = match["region"]
+    return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_id}"
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _text(*candidates: Any, limit: int = 200) -> str | None:
+    for value in candidates:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and value.strip():
+            return " ".join(value.split())[:limit]
+    return None
+
+
+def _mapping(*candidates: Any) -> Mapping[str, Any]:
+    for value in candidates:
+        if isinstance(value, Mapping) and value:
+            return value
+    return {}
+
+
+def parse_thread(value: Any) -> Thread | None:
+    """``{"channel", "ts"}``, also wrapped as ``{"thread": {...}}``; None for null or anything else."""
+    if isinstance(value, Mapping) and "thread" in value and "ts" not in value:
+        value = value.get("thread")
+    if not isinstance(value, Mapping):
+        return None
+    channel, ts = value.get("channel"), value.get("ts")
+    if isinstance(channel, str) and _CHANNEL.match(channel) and isinstance(ts, str) and _TS.match(ts):
+        return Thread(channel, ts)
+    return None
+
+
+def parse_event(event: Any) -> NotifyEvent:
+    if not isinstance(event, Mapping):
+        raise NotifyInputError(f"event: expected a JSON object, got {type(event).__name__}")
+    kind = event.get("event")
+    if kind not in EVENTS:
+        raise NotifyInputError(f"event: expected one of {', '.join(EVENTS)}, got {_shown(kind)}")
+    execution = _text(event.get("executionId"), limit=2048)
+    if not execution:
+        raise NotifyInputError("executionId: missing; expected the execution ARN ($$.Execution.Id)")
+    run = event.get("run") if isinstance(event.get("run"), Mapping) else {}
+    thread = parse_thread(event.get("slack")) or parse_thread(_get(run, "slack"))
+    promoted = {
+        alias: output
+        for alias, key in (("staging", "promoteStaging"), ("production", "promoteProduction"))
+        if isinstance(output := _get(run, key, "output"), Mapping)
+    }
+    return NotifyEvent(
+        event=kind,
+        execution_id=execution,
+        execution_name=_text(event.get("executionName"), limit=80) or execution_name(execution),
+        model_name=_text(event.get("modelName"), _get(run, "modelName"), limit=128) or "model",
+        commit=_text(event.get("commit"), _get(run, "commit"), limit=64),
+        author=_text(event.get("author"), _get(run, "author"), limit=256),
+        thread=thread,
+        model_version=_text(event.get("modelVersion"), _get(run, "build", "modelVersion"), limit=20),
+        image_uri=_text(event.get("imageUri"), _get(run, "build", "imageUri"), limit=512),
+        stage=_mapping(event.get("stage"), _get(run, "stage", "output")),
+        prod=_mapping(event.get("prod"), _get(run, "prod", "output")),
+        approval=_mapping(event.get("approval"), _get(run, "approval")),
+        promoted=promoted,
+        step=_text(event.get("step"), _get(run, "failure", "step"), limit=80),
+        outcome=_text(event.get("outcome"), _get(run, "failure", "outcome"), limit=80),
+        error=event.get("error") if event.get("error") is not None else _get(run, "failure", "error"),
+    )

@@ -1,0 +1,54 @@
+"""The AWS and Slack side of the notify function, and the only module that talks to either: the bot token from
+Secrets Manager (``functions.common.secrets``, cached per container) and the Slack Web API through
+``functions.common.slack`` (one client per container and token, a timeout on every request)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from functions.common import secrets
+from functions.common import slack as slack_api
+from functions.notify.models import Settings
+
+
+class SlackChat:
+    """``notifier.Chat``: an authentication error drops the cached token, so the next call reads the secret again
+    (it may have been rotated)."""
+
+    def __init__(self, settings: Settings, token: str) -> None:
+        self.settings = settings
+        # Rate limits are waited for by the notifier (within its deadline), not inside the client.
+        self._api = slack_api.connect(
+            token, api_url=settings.slack_api_url, timeout=settings.timeout_seconds, max_rate_limit_wait=0
+        )
+
+    def _guard(self, error: slack_api.SlackError) -> None:
+        if error.auth:
+            secrets.forget(self.settings.bot_token_secret_arn)
+
+    def post_message(
+        self, *, channel: str, text: str, blocks: Sequence[Mapping[str, Any]], thread_ts: str | None = None
+    ) -> tuple[str, str]:
+        try:
+            return self._api.post_message(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts)
+        except slack_api.SlackError as error:
+            self._guard(error)
+            raise
+
+    def update_message(self, *, channel: str, ts: str, text: str, blocks: Sequence[Mapping[str, Any]]) -> None:
+        try:
+            self._api.update_message(channel=channel, ts=ts, text=text, blocks=blocks)
+        except slack_api.SlackError as error:
+            self._guard(error)
+            raise
+
+
+def bot_token(settings: Settings) -> str:
+    """Raises ``secrets.SecretUnavailable``."""
+    return secrets.get_secret(settings.bot_token_secret_arn, setting="SLACK_BOT_TOKEN_SECRET_ARN")
+
+
+def clear_caches() -> None:
+    secrets.clear_cache()
+    slack_api.clear_cache()
