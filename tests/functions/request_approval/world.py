@@ -264,12 +264,15 @@ class World:
         self.monkeypatch.setenv("SLACK_BOT_TOKEN_SECRET_ARN", self.bot_secret_arn)
         self.monkeypatch.setenv("SLACK_SIGNING_SECRET_ARN", self.signing_secret_arn)
         self.monkeypatch.setattr(lambda_simple.LambdaSimpleBackend, "invoke", self._invoke)
-        self._serialise_dynamodb_writes()
+        self._serialise_dynamodb_requests()
         self._record_aws_calls()
 
-    def _serialise_dynamodb_writes(self) -> None:
+    def _serialise_dynamodb_requests(self) -> None:
+        # Real DynamoDB applies each request to an item atomically; moto's backend is not thread-safe (a read
+        # can iterate an item while another thread writes it: "dictionary changed size during iteration"), so
+        # every request that touches items runs under one lock.
         lock = threading.RLock()
-        for name in ("put_item", "update_item", "delete_item"):
+        for name in ("put_item", "update_item", "delete_item", "get_item", "scan", "query"):
             original = getattr(dynamodb_models.DynamoDBBackend, name)
 
             def locked(self: Any, *args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:

@@ -254,9 +254,6 @@ def test_a_second_click_is_told_who_decided(world: World) -> None:
     assert world.execution(run.execution_arn)["status"] == "SUCCEEDED"
 
 
-# Two real threads race; once in CI one thread's result went missing (before its error was recorded, as it
-# is now). A rerun keeps a timing accident from failing the build while a real race would fail every time.
-@pytest.mark.flaky(reruns=2)
 def test_concurrent_approve_and_reject_make_exactly_one_decision(world: World) -> None:
     runs = [world.start_run(modelName=f"model-{i}") for i in range(4)]
     for run in runs:
