@@ -86,6 +86,8 @@ class SlackSettings:
     # The workspace and the app whose signed requests the interactions endpoint accepts.
     team_id: str
     app_id: str
+    # AWS Chatbot relays run status to the channel (after a one-time authorisation in the Chatbot console).
+    chatbot_enabled: bool
     bot_token: pulumi.Output[str]
     signing_secret: pulumi.Output[str]
 
@@ -434,6 +436,7 @@ def _tooling(reader: _Reader, project: str, target: Target) -> ToolingConfig:
             example="T0123456789",
             pattern=_SLACK_TEAM,
         ),
+        chatbot_enabled=reader.boolean("chatbotEnabled", default=False),
         app_id=reader.text(
             "slackAppId",
             expected="the Slack app's ID, such as A0123456789 (the app's Basic Information page)",

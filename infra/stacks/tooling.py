@@ -11,6 +11,7 @@ from infra.components.image_build import ImageBuild, ImageBuildArgs
 from infra.components.model_images import ModelImages, ModelImagesArgs
 from infra.components.model_registry import ModelRegistry, ModelRegistryArgs
 from infra.components.network import Network, NetworkArgs
+from infra.components.notifications import Notifications, NotificationsArgs
 from infra.components.pipeline import Pipeline, PipelineArgs
 from infra.components.slack_approval import SlackApproval, SlackApprovalArgs
 from infra.components.source_repo import SourceRepo, SourceRepoArgs
@@ -160,6 +161,31 @@ def build(settings: ToolingConfig) -> None:
             log_retention_days=settings.log_retention_days,
             slack_layer_arn=slack_layer.arn,
         ),
+        opts=opts,
+    )
+    notifications = Notifications(
+        "notifications",
+        NotificationsArgs(
+            name_prefix=prefix,
+            account_id=target.account_id,
+            partition=target.partition,
+            state_machine_arn=pipeline.state_machine.arn,
+            chatbot_enabled=settings.slack.chatbot_enabled,
+            slack_team_id=settings.slack.team_id,
+            slack_channel_id=settings.slack.channel_id,
+        ),
+        opts=opts,
+    )
+    # A run that ends without a decision (stopped, timed out, failed elsewhere) closes its approval message.
+    aws.cloudwatch.EventTarget(
+        "approval-cleanup-target", rule=notifications.status_rule.name, arn=approval.request_function.arn, opts=opts
+    )
+    aws.lambda_.Permission(
+        "approval-cleanup-invoke",
+        action="lambda:InvokeFunction",
+        function=approval.request_function.name,
+        principal="events.amazonaws.com",
+        source_arn=notifications.status_rule.arn,
         opts=opts,
     )
     Budget("budget", BudgetArgs(budget_name=f"{prefix}-monthly", settings=settings.budget), opts=opts)

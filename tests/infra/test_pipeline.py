@@ -85,13 +85,10 @@ def test_state_machine_may_invoke_only_the_pipeline_functions_and_its_build(tool
 def test_a_push_reaches_the_start_function(tooling):
     rule = tooling.named("source-push-to-main")
     start = tooling.named("pipeline-start-function")
-    [target] = tooling.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    target = tooling.named("pipeline-push-target")
     assert target.inputs["rule"] == rule.outputs["name"] and target.inputs["arn"] == start.outputs["arn"]
-    [permission] = [
-        p
-        for p in tooling.of_type("aws:lambda/permission:Permission")
-        if p.inputs["principal"] == "events.amazonaws.com"
-    ]
+    permission = tooling.named("pipeline-start-on-push")
+    assert permission.inputs["principal"] == "events.amazonaws.com"
     assert permission.inputs["sourceArn"] == rule.outputs["arn"]
     assert start.inputs["environment"]["variables"]["STATE_MACHINE_ARN"] == STATE_MACHINE_ARN
     by_sid = statements_by_sid(tooling, "pipeline-start-permissions")
