@@ -23,10 +23,11 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from functions.common.item_values import number as _number
+from functions.common.item_values import text as _string
 from functions.request_approval.errors import ApprovalConfigError, ApprovalInputError
 
 # The approval record's statuses (the same names in slack_interactions).
@@ -269,16 +270,6 @@ def parse_event(event: Any) -> ApprovalRequest | ExpireRequest:
 
 
 # ---------------------------------------------------------------------------------------------- record
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _string(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)

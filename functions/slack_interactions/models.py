@@ -13,9 +13,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
+
+from functions.common.item_values import number as _number
+from functions.common.item_values import text as _text
 
 # The approval record's statuses (the same names in request_approval).
 PENDING, DECIDED, SENT, EXPIRED, SUPERSEDED = "pending", "decided", "sent", "expired", "superseded"
@@ -210,16 +212,6 @@ def parse_click(body: bytes) -> Click:
 
 
 # ------------------------------------------------------------------------------------------------ record
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)
