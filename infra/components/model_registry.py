@@ -59,6 +59,7 @@ import pulumi_random as random
 
 from infra import policies
 from infra.containers import content_tag, private_repository
+from infra.http_api import logged_default_stage
 
 MLFLOW_CONTEXT = Path(__file__).resolve().parents[1] / "images" / "mlflow"
 CONTAINER_NAME = "mlflow"
@@ -352,42 +353,15 @@ class ModelRegistry(pulumi.ComponentResource):
             authorizer_id=authorizer.id if authorizer else None,
             opts=child,
         )
-        access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-api-logs",
-            name=f"/aws/apigateway/{prefix}-mlflow",
-            retention_in_days=args.log_retention_days,
-            opts=child,
-        )
-        # `$default` is the one stage whose name API Gateway does not prepend to the path sent to the integration.
-        stage = aws.apigatewayv2.Stage(
-            f"{name}-stage",
-            api_id=api.id,
-            name="$default",
-            auto_deploy=True,
-            # A ceiling on what an open endpoint can cost: API Gateway answers 429 above it.
-            default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
-                throttling_burst_limit=args.throttling_burst_limit,
-                throttling_rate_limit=args.throttling_rate_limit,
-            ),
-            access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
-                destination_arn=access_logs.arn,
-                format=json.dumps(
-                    {
-                        "requestId": "$context.requestId",
-                        "requestTime": "$context.requestTime",
-                        "sourceIp": "$context.identity.sourceIp",
-                        "httpMethod": "$context.httpMethod",
-                        "path": "$context.path",
-                        "status": "$context.status",
-                        "responseLength": "$context.responseLength",
-                        "integrationStatus": "$context.integrationStatus",
-                        "integrationLatency": "$context.integrationLatency",
-                        "authorizerError": "$context.authorizer.error",
-                        "errorMessage": "$context.error.message",
-                    }
-                ),
-            ),
-            opts=child,
+        # A ceiling on what an open endpoint can cost.
+        stage = logged_default_stage(
+            name,
+            api.id,
+            f"/aws/apigateway/{prefix}-mlflow",
+            args.log_retention_days,
+            args.throttling_burst_limit,
+            args.throttling_rate_limit,
+            child,
         )
         self.custom_domain_target = None
         self.custom_domain_hosted_zone_id = None

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 from infra import policies
 from infra.components.python_function import PythonFunction, PythonFunctionArgs
 from infra.config import SlackSettings
+from infra.http_api import logged_default_stage
 
 INTERACTIONS_ROUTE = "POST /slack/interactions"
 # The interactions function must answer Slack within 3 s and stay under its 20 s delivery lease.
@@ -158,34 +159,9 @@ class SlackApproval(pulumi.ComponentResource):
             target=pulumi.Output.concat("integrations/", integration.id),
             opts=child,
         )
-        access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-api-logs",
-            name=f"/aws/apigateway/{prefix}-slack",
-            retention_in_days=args.log_retention_days,
-            opts=child,
-        )
-        stage = aws.apigatewayv2.Stage(
-            f"{name}-stage",
-            api_id=api.id,
-            name="$default",
-            auto_deploy=True,
-            # Only Slack calls this endpoint; a low limit caps what a flood of forged requests can cost.
-            default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
-                throttling_burst_limit=20, throttling_rate_limit=10
-            ),
-            access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
-                destination_arn=access_logs.arn,
-                format=json.dumps(
-                    {
-                        "requestId": "$context.requestId",
-                        "ip": "$context.identity.sourceIp",
-                        "route": "$context.routeKey",
-                        "status": "$context.status",
-                        "latency": "$context.integrationLatency",
-                    }
-                ),
-            ),
-            opts=child,
+        # Only Slack calls this endpoint; a low limit caps what a flood of forged requests can cost.
+        stage = logged_default_stage(
+            name, api.id, f"/aws/apigateway/{prefix}-slack", args.log_retention_days, 20, 10, child
         )
         aws.lambda_.Permission(
             f"{name}-api-invoke",
