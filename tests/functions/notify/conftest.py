@@ -1,4 +1,4 @@
-"""Fixtures of the notify tests: the fake Slack (``tests/functions/fake_slack.py``) that the real
+"""Fixtures of the notify tests: the fake Slack (``local/fake_slack.py``) that the real
 ``slack_sdk.WebClient`` talks to, moto's Secrets Manager holding the bot token, and the function's environment.
 
 Payloads are built as the workflow's states send them (``infra/workflow.py``): ``slack`` is NotifyStarted's
@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 
 from functions.notify import services
-from tests.functions.fake_slack import TOKEN, FakeSlack
+from local.fake_slack import TOKEN, FakeSlack
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

@@ -12,8 +12,8 @@ import pytest
 
 from functions.notify import handler
 from functions.notify.errors import NotifyConfigError, NotifyFailed, NotifyInputError
+from local.fake_slack import TOKEN
 from tests.conftest import ROOT
-from tests.functions.fake_slack import TOKEN
 from tests.functions.notify.conftest import (
     CHANNEL,
     COMMIT,

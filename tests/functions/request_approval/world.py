@@ -1,7 +1,7 @@
 """The approval's test world, shared by the request_approval and slack_interactions tests.
 
 One ``World`` per test: moto (DynamoDB, Secrets Manager, and Step Functions running a real state machine with a
-``lambda:invoke.waitForTaskToken`` Approval state), the local fake Slack (``tests/functions/fake_slack.py``)
+``lambda:invoke.waitForTaskToken`` Approval state), the local fake Slack (``local/fake_slack.py``)
 that the real ``slack_sdk.WebClient`` of both functions talks to, the environment of both functions, and
 helpers to start runs, click buttons with Slack-signed requests, and read what happened.
 
@@ -46,7 +46,7 @@ from functions.request_approval import handler as request_handler
 from functions.request_approval import services as request_services
 from functions.slack_interactions import handler as interactions_handler
 from functions.slack_interactions import services as interactions_services
-from tests.functions.fake_slack import TOKEN, FakeSlack
+from local.fake_slack import TOKEN, FakeSlack
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"

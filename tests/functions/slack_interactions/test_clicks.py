@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from functions.common.slack import WEB_API_METHODS
 from functions.slack_interactions import handler, services
 from functions.slack_interactions.models import load_settings
-from tests.functions.fake_slack import TOKEN
+from local.fake_slack import TOKEN
 from tests.functions.request_approval.world import (
     ALICE,
     APPROVALS_TABLE,

@@ -8,7 +8,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from tests.functions.fake_slack import TEAM_ID, TOKEN, FakeSlack
+from local.fake_slack import TEAM_ID, TOKEN, FakeSlack
 
 
 @pytest.fixture

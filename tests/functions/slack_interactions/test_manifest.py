@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from functions.common.slack import WEB_API_METHODS, SlackApi, required_scopes
-from tests.functions.fake_slack import MANIFEST, SCOPES_REQUIRED
+from local.fake_slack import MANIFEST, SCOPES_REQUIRED
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from functions.common import slack as slack_api
-from tests.functions.fake_slack import TOKEN, FakeSlack
+from local.fake_slack import TOKEN, FakeSlack
 
 
 @pytest.fixture

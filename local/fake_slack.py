@@ -37,8 +37,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-MANIFEST = Path(__file__).resolve().parents[2] / "slack" / "manifest.yml"
-TOKEN = "xoxb-fake-bot-token"
+MANIFEST = Path(__file__).resolve().parents[1] / "slack" / "manifest.yml"
+TOKEN = "xoxb-fake-bot-token"  # noqa: S105 - the stand-in's own token, not a secret
 TEAM_ID = "T0FAKETEAM"
 BOT_USER = "U0FAKEBOT"
 BOT_ID = "B0FAKEBOT"
