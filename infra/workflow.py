@@ -4,13 +4,20 @@
 (``Output.all(...).apply(lambda v: json.dumps(definition(...)))``). Each state is built by a small helper, so
 the flow below reads like the diagram in design.md section 1:
 
-    Prepare → NotifyStarted → Build → CheckBuildOutputs → ReadBuildOutputs → DeployStage → PromoteStaging
-    → Approval → CheckApproval → DeployProd [→ CanaryStarted → WaitCanary → PromoteCanary] → PromoteProduction
-    → Notify → Succeeded
+    Prepare → NotifyStarted → Build → CheckBuildOutputs → ReadBuildOutputs → AcquireStageLock → DeployStage
+    → PromoteStaging → ReleaseStageLock → Approval → CheckApproval → AcquireProdLock → DeployProd
+    [→ CanaryStarted → WaitCanary → PromoteCanary] → PromoteProduction → ReleaseProdLock → Notify → Succeeded
+
+Deploys to one environment are serialized by the deploy_lock function: a run holds ``deploy/<environment>``
+from before its deploy until the alias is promoted in MLflow, and a run that finds the lock taken fails its
+acquire with ``LockBusy``, which the state retries every ``lock_retry_seconds`` for longer than a lease can
+last. Whichever run goes second, the deploy function's monotonic rule keeps the newer model: an older one ends
+as ``Superseded``. Locks are released on every path: the two Release states, ``ReleaseLocks`` on the failure
+path, and the cleanup rule on the execution's end (a stopped or timed-out run runs no Catch).
 
 Every failure is caught with ``ResultPath: "$.error"`` (the run's data is kept), recorded by a Pass state as
 ``$.failure = {"step", "outcome", "error"}`` (an expired approval is first closed by ``ExpireApproval``),
-reported by ``NotifyFailure``, and ends in a Fail state named
+its locks released by ``ReleaseLocks``, reported by ``NotifyFailure``, and ends in a Fail state named
 after the outcome: ``Rejected``, ``ApprovalExpired``, ``Superseded``, ``CanaryRolledBack``, ``RollbackFailed``,
 or ``Failed`` (Error ``<Step>Failed``). Rejection, expiry and an approval without ``decision: approved`` never
 reach ``DeployProd``. A failing notification never changes the outcome of a run.
@@ -56,6 +63,7 @@ LAMBDA_SERVICE_ERRORS: tuple[str, ...] = (
 SUPERSEDED = "Superseded"
 CANARY_FAILED = "CanaryFailed"
 APPROVAL_REJECTED = "ApprovalRejected"
+LOCK_BUSY = "LockBusy"
 
 RETRY_INTERVAL_SECONDS = 2
 RETRY_BACKOFF_RATE = 2.0
@@ -65,6 +73,11 @@ RETRY_MAX_DELAY_SECONDS = 30
 # ----------------------------------------------------------------------------------------- state names
 
 PREPARE = "Prepare"
+ACQUIRE_STAGE_LOCK = "AcquireStageLock"
+RELEASE_STAGE_LOCK = "ReleaseStageLock"
+ACQUIRE_PROD_LOCK = "AcquireProdLock"
+RELEASE_PROD_LOCK = "ReleaseProdLock"
+RELEASE_LOCKS = "ReleaseLocks"
 NOTIFY_STARTED = "NotifyStarted"
 BUILD = "Build"
 CHECK_BUILD_OUTPUTS = "CheckBuildOutputs"
@@ -111,6 +124,7 @@ class WorkflowArns:
     promote: str
     request_approval: str
     notify: str
+    lock: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,19 @@ class WorkflowSettings:
     build_timeout_seconds: int = 2 * 3600
     deploy_timeout_seconds: int = 960
     task_timeout_seconds: int = 330
+    # How often a run waiting for an environment's deploy lock tries again.
+    lock_retry_seconds: int = 30
+
+    @property
+    def lock_lease_seconds(self) -> int:
+        """How long a run may hold a deploy lock: the longest stretch between acquire and release (prod: deploy,
+        canary wait, promote or rollback, then the MLflow alias), plus ten minutes for retries."""
+        return 3 * self.deploy_timeout_seconds + self.canary_wait_seconds + 2 * self.task_timeout_seconds + 600
+
+    @property
+    def lock_wait_attempts(self) -> int:
+        """Retries of a busy lock that outlast one full lease, so a waiting run gives up only on a stuck holder."""
+        return -(-(self.lock_lease_seconds + self.lock_retry_seconds) // self.lock_retry_seconds)
 
     def __post_init__(self) -> None:
         problems = settings_problems(self)
@@ -145,6 +172,10 @@ def settings_problems(settings: WorkflowSettings) -> list[str]:
             problems.append(f"{name}: expected whole seconds from 1 to {MAX_TIMEOUT_SECONDS}, got {value!r}")
     if not _is_int(settings.canary_percent) or not 0 <= settings.canary_percent <= 99:
         problems.append(f"canary_percent: expected 0 (no canary) to 99, got {settings.canary_percent!r}")
+    if not _is_int(settings.lock_retry_seconds) or not 1 <= settings.lock_retry_seconds <= 3600:
+        problems.append(
+            f"lock_retry_seconds: expected whole seconds from 1 to 3600, got {settings.lock_retry_seconds!r}"
+        )
     if not _is_int(settings.canary_wait_seconds) or not 0 <= settings.canary_wait_seconds <= MAX_TIMEOUT_SECONDS:
         problems.append(f"canary_wait_seconds: expected whole seconds >= 0, got {settings.canary_wait_seconds!r}")
     return problems
@@ -309,6 +340,52 @@ def promote_payload(alias: str, settings: WorkflowSettings) -> dict[str, Any]:
     return {"alias": alias, "modelName": settings.model_name, **_image_payload()}
 
 
+def lock_payload(action: str, environment: str | None, settings: WorkflowSettings) -> dict[str, Any]:
+    """The deploy_lock function's event (functions/deploy_lock/README.md); no environment releases both."""
+    payload: dict[str, Any] = {"action": action, "executionId.$": "$$.Execution.Id"}
+    if environment:
+        payload["environment"] = environment
+    if action == "acquire":
+        payload.update({"leaseSeconds": settings.lock_lease_seconds, "modelVersion.$": "$.build.modelVersion"})
+    return payload
+
+
+def acquire_lock_state(
+    lock_arn: str, environment: str, settings: WorkflowSettings, *, next_state: str, on_failure: str
+) -> dict[str, Any]:
+    """Take ``deploy/<environment>``; while another run holds it, retry ``LockBusy`` at a steady pace."""
+    state = lambda_task(
+        lock_arn,
+        lock_payload("acquire", environment, settings),
+        next_state=next_state,
+        result_path=None,
+        timeout_seconds=settings.task_timeout_seconds,
+        comment=f"Wait until no other run deploys to {environment}, then hold its deploy lock",
+    )
+    busy = {
+        "ErrorEquals": [LOCK_BUSY],
+        "IntervalSeconds": settings.lock_retry_seconds,
+        "BackoffRate": 1.0,
+        "MaxAttempts": settings.lock_wait_attempts,
+    }
+    return with_catch({**state, "Retry": [busy, *state["Retry"]]}, catch_to(on_failure))
+
+
+def release_lock_state(lock_arn: str, environment: str | None, settings: WorkflowSettings, *, next_state: str) -> dict:
+    """Give the lock back; a failure to do so never fails the run (the lease runs out, the cleanup rule retries)."""
+    return with_catch(
+        lambda_task(
+            lock_arn,
+            lock_payload("release", environment, settings),
+            next_state=next_state,
+            result_path=None,
+            timeout_seconds=settings.task_timeout_seconds,
+            comment=f"Release the {environment} deploy lock" if environment else "Release every lock this run holds",
+        ),
+        catch_to(next_state, result_path="$.lockError"),
+    )
+
+
 # ----------------------------------------------------------------------------------- failure paths
 
 
@@ -337,7 +414,7 @@ class _FailurePaths:
             failure["error.$"] = error
         else:
             failure["error"] = error
-        self.states[name] = pass_state(NOTIFY_FAILURE, result_path="$.failure", parameters=failure)
+        self.states[name] = pass_state(RELEASE_LOCKS, result_path="$.failure", parameters=failure)
         return name
 
 
@@ -409,7 +486,7 @@ def definition(arns: WorkflowArns, settings: WorkflowSettings) -> dict[str, Any]
         "Default": outputs_missing,
     }
     states[READ_BUILD_OUTPUTS] = pass_state(
-        DEPLOY_STAGE,
+        ACQUIRE_STAGE_LOCK,
         result_path="$.build",
         parameters={
             "modelVersion.$": "States.ArrayGetItem($.build.modelVersion, 0)",
@@ -417,6 +494,9 @@ def definition(arns: WorkflowArns, settings: WorkflowSettings) -> dict[str, Any]
             "buildId.$": "$.build.buildId",
         },
         comment="One value each: $.build = {modelVersion, imageUri, buildId}",
+    )
+    states[ACQUIRE_STAGE_LOCK] = acquire_lock_state(
+        arns.lock, "stage", settings, next_state=DEPLOY_STAGE, on_failure=failures.record(ACQUIRE_STAGE_LOCK)
     )
     states[DEPLOY_STAGE] = with_catch(
         lambda_task(
@@ -434,7 +514,7 @@ def definition(arns: WorkflowArns, settings: WorkflowSettings) -> dict[str, Any]
         lambda_task(
             arns.promote,
             promote_payload(STAGING_ALIAS, settings),
-            next_state=APPROVAL,
+            next_state=RELEASE_STAGE_LOCK,
             result_path="$.promoteStaging",
             timeout_seconds=timeout,
             comment="MLflow alias staging → this model version",
@@ -442,6 +522,7 @@ def definition(arns: WorkflowArns, settings: WorkflowSettings) -> dict[str, Any]
         catch_to(failures.record(PROMOTE_STAGING, SUPERSEDED), [SUPERSEDED]),
         catch_to(failures.record(PROMOTE_STAGING)),
     )
+    states[RELEASE_STAGE_LOCK] = release_lock_state(arns.lock, "stage", settings, next_state=APPROVAL)
     states[APPROVAL] = with_catch(
         lambda_task(
             arns.request_approval,
@@ -486,10 +567,13 @@ def definition(arns: WorkflowArns, settings: WorkflowSettings) -> dict[str, Any]
         "Comment": "Only an explicit decision approved reaches prod",
         "Choices": [
             {"Not": {"Variable": "$.approval.decision", "IsPresent": True}, "Next": not_approved},
-            {"Variable": "$.approval.decision", "StringEquals": "approved", "Next": DEPLOY_PROD},
+            {"Variable": "$.approval.decision", "StringEquals": "approved", "Next": ACQUIRE_PROD_LOCK},
         ],
         "Default": not_approved,
     }
+    states[ACQUIRE_PROD_LOCK] = acquire_lock_state(
+        arns.lock, "prod", settings, next_state=DEPLOY_PROD, on_failure=failures.record(ACQUIRE_PROD_LOCK)
+    )
     states[DEPLOY_PROD] = with_catch(
         lambda_task(
             arns.deploy,
@@ -566,7 +650,7 @@ def definition(arns: WorkflowArns, settings: WorkflowSettings) -> dict[str, Any]
             arns.promote,
             # The approver is recorded on the model version (production_by).
             {**promote_payload(PRODUCTION_ALIAS, settings), "approver.$": "$.approval.approver"},
-            next_state=NOTIFY,
+            next_state=RELEASE_PROD_LOCK,
             result_path="$.promoteProduction",
             timeout_seconds=timeout,
             comment="MLflow alias production → this model version",
@@ -574,6 +658,7 @@ def definition(arns: WorkflowArns, settings: WorkflowSettings) -> dict[str, Any]
         catch_to(failures.record(PROMOTE_PRODUCTION, SUPERSEDED), [SUPERSEDED]),
         catch_to(failures.record(PROMOTE_PRODUCTION)),
     )
+    states[RELEASE_PROD_LOCK] = release_lock_state(arns.lock, "prod", settings, next_state=NOTIFY)
     states[NOTIFY] = with_catch(
         lambda_task(
             arns.notify,
@@ -601,6 +686,7 @@ def definition(arns: WorkflowArns, settings: WorkflowSettings) -> dict[str, Any]
     # ------------------------------------------------------------------------------- failure paths
     states[EXPIRE_APPROVAL] = expire_approval
     states.update(failures.states)
+    states[RELEASE_LOCKS] = release_lock_state(arns.lock, None, settings, next_state=NOTIFY_FAILURE)
     states[NOTIFY_FAILURE] = with_catch(
         lambda_task(
             arns.notify,
@@ -671,6 +757,7 @@ def _execution_timeout(settings: WorkflowSettings) -> int:
         + 4 * settings.deploy_timeout_seconds
         + 4 * settings.task_timeout_seconds
         + settings.canary_wait_seconds
+        + 2 * settings.lock_wait_attempts * settings.lock_retry_seconds
         + 3600
     )
     return min(total, MAX_TIMEOUT_SECONDS)
@@ -754,6 +841,9 @@ def _retry_problems(name: str, state: Mapping[str, Any]) -> list[str]:
         f"{where}: Lambda task does not retry {error}" for error in LAMBDA_SERVICE_ERRORS if error not in covered
     ]
     for index, retrier in enumerate(retry):
+        if retrier.get("ErrorEquals") == [LOCK_BUSY]:
+            problems.extend(_wait_retry_problems(f"{where}: Retry[{index}]", retrier))
+            continue
         extra = [error for error in retrier.get("ErrorEquals", []) if error not in LAMBDA_SERVICE_ERRORS]
         if extra:
             problems.append(
@@ -765,6 +855,18 @@ def _retry_problems(name: str, state: Mapping[str, Any]) -> list[str]:
             problems.append(f"{where}: Retry[{index}] needs IntervalSeconds >= 1 and BackoffRate > 1 (backoff)")
         if not (_is_int(attempts) and 2 <= attempts <= 10):
             problems.append(f"{where}: Retry[{index}] MaxAttempts should be 2 to 10, got {attempts!r}")
+    return problems
+
+
+def _wait_retry_problems(where: str, retrier: Mapping[str, Any]) -> list[str]:
+    """``LockBusy`` is the one function error worth retrying: the answer changes once the holder is done. It is
+    retried at a steady pace (no backoff: a waiting run should notice a free lock soon), without jitter."""
+    interval, rate, attempts = (retrier.get(k) for k in ("IntervalSeconds", "BackoffRate", "MaxAttempts"))
+    problems = []
+    if not (_is_int(interval) and interval >= 1 and rate == 1):
+        problems.append(f"{where} waits for a lock: needs IntervalSeconds >= 1 and BackoffRate 1")
+    if not (_is_int(attempts) and attempts >= 2):
+        problems.append(f"{where} waits for a lock: MaxAttempts should be at least 2, got {attempts!r}")
     return problems
 
 

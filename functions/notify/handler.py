@@ -6,11 +6,16 @@
                     "slack": {"channel", "ts"} | null}
     failed     in  {"event": "failed", ..., "step", "outcome", "error": {"Error", "Cause"}, "run", "slack"}
                out {"channel", "ts", "threadTs", "parentUpdated"}
+    status     in  the status rule's "Step Functions Execution Status Change" event
+               ABORTED / TIMED_OUT: posted like "failed" in the run's thread (found in the execution history,
+               else a new message), the step being the last state the run entered;
+               out as "failed". Any other status: {"skipped": "<why>"} (the workflow reported it).
 
 Errors (``errorType``): NotifyInputError, NotifyConfigError, NotifyFailed (Slack did not take the message after
 bounded retries). The workflow catches all of them and carries on. The bot token is never logged.
 
-Environment: SLACK_BOT_TOKEN_SECRET_ARN, SLACK_CHANNEL_ID; optional SLACK_API_URL (tests, the local runner),
+Environment: SLACK_BOT_TOKEN_SECRET_ARN, SLACK_CHANNEL_ID; optional MODEL_NAME (named in a stopped run's
+report), SLACK_API_URL (tests, the local runner),
 SLACK_TIMEOUT_SECONDS (5), SLACK_MAX_ATTEMPTS (3), SLACK_RETRY_BASE_DELAY_SECONDS (1), LOG_LEVEL. AWS_REGION
 (set by Lambda) is the region of the Secrets Manager client.
 """
@@ -25,7 +30,16 @@ from functions.common.logging import Logger
 from functions.common.secrets import SecretUnavailable
 from functions.notify import notifier, services
 from functions.notify.errors import NotifyConfigError, NotifyError
-from functions.notify.models import load_settings, parse_event
+from functions.notify.history import snapshot
+from functions.notify.models import (
+    NotifyEvent,
+    Settings,
+    StatusChange,
+    load_settings,
+    parse_event,
+    parse_status_change,
+    stopped_event,
+)
 
 LOGGER = Logger("notify")
 # Stop starting Slack calls this long before Lambda's timeout, so the function ends with a clear error.
@@ -39,11 +53,32 @@ def deadline(context: Any) -> float | None:
     return time.monotonic() + max(remaining() / 1000 - TIMEOUT_MARGIN_SECONDS, 0.5)
 
 
+def _execution(event: Any) -> Any:
+    if not isinstance(event, dict):
+        return None
+    detail = event.get("detail")
+    return event.get("executionId") or (detail.get("executionArn") if isinstance(detail, dict) else None)
+
+
+def stopped_run(change: StatusChange, settings: Settings, log: Logger) -> NotifyEvent:
+    """The report of a stopped or timed-out run, from what its history says (without it: a top-level message)."""
+    try:
+        run = snapshot(services.execution_history(change.execution_id))
+    except services.HistoryUnavailable as error:
+        log.warning("run history unavailable: reporting outside its thread", reason=str(error))
+        return parse_event(stopped_event(change, {}, None, settings.model_name))
+    return parse_event(stopped_event(change, run.data, run.last_state, settings.model_name))
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    log = LOGGER.bind(executionId=event.get("executionId") if isinstance(event, dict) else None)
+    log = LOGGER.bind(executionId=_execution(event))
     try:
         settings = load_settings(os.environ)
-        request = parse_event(event)
+        change = parse_status_change(event)
+        if change is not None and change.reported_by_the_workflow:
+            log.info("status change reported by the workflow itself", status=change.status)
+            return {"skipped": f"{change.status}: the workflow reports this end itself"}
+        request = parse_event(event) if change is None else stopped_run(change, settings, log)
         log = log.bind(event=request.event, modelName=request.model_name)
         try:
             token = services.bot_token(settings)

@@ -40,6 +40,10 @@ OUTCOME_LINES: Mapping[str, str] = {
     "Superseded": ":fast_forward: A newer model got there first, so this run stopped without changing anything.",
     "CanaryRolledBack": ":rewind: The production canary failed its checks, and live was rolled back to the "
     "previous version.",
+    "Stopped": ":octagonal_sign: The run was stopped before it finished; nothing after the step above ran. "
+    "Prod changed only if an earlier message in this thread says so.",
+    "TimedOut": ":alarm_clock: The run reached its own time limit; nothing after the step above ran. "
+    "Prod changed only if an earlier message in this thread says so.",
     "RollbackFailed": ":rotating_light: The production canary failed and so did its rollback: live may still send "
     "traffic to the new version. Roll back by hand: invoke the deploy function with action rollback and "
     "environment prod.",

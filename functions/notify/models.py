@@ -9,6 +9,10 @@ a missing detail only makes the message say less, it never stops the report):
      "approval": {"decision", "approver", "approverName", ...}, "prod": <prod deploy output>, "run", "slack"}
     {"event": "failed", ..., "step", "outcome", "error": {"Error", "Cause"}, "run", "slack"}
 
+and, from the status rule (EventBridge), a run's end: ``{"detail-type": "Step Functions Execution Status
+Change", "detail": {"executionArn", "status", "error", "cause", ...}}``. Only ABORTED and TIMED_OUT are
+reported (no Catch runs for them); the workflow itself reports the others.
+
 ``slack`` is the thread NotifyStarted returned, ``{"channel", "ts"}`` (the workflow passes ``$.slack.thread``),
 or null when NotifyStarted failed; ``{"thread": {...}}`` and ``run.slack.thread`` are read too. Details missing
 at the top level are looked up in ``run`` (``run.commit``, ``run.author``, ``run.build.modelVersion``,
@@ -26,6 +30,9 @@ from typing import Any
 from functions.notify.errors import NotifyConfigError, NotifyInputError
 
 EVENTS = ("started", "succeeded", "failed")
+STATUS_DETAIL_TYPE = "Step Functions Execution Status Change"
+# The end states the workflow cannot report itself, and the outcome each is shown as.
+UNREPORTED_STATUSES: Mapping[str, str] = {"ABORTED": "Stopped", "TIMED_OUT": "TimedOut"}
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{8,}$")
 _TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
 _EXECUTION_ARN = re.compile(
@@ -50,6 +57,7 @@ class Settings:
     timeout_seconds: float = 5.0
     max_attempts: int = 3
     retry_base_delay_seconds: float = 1.0
+    model_name: str | None = None
 
 
 def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: float, integer: bool = False) -> Any:
@@ -80,6 +88,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         timeout_seconds=_number(environ, "SLACK_TIMEOUT_SECONDS", 5.0, minimum=0.1),
         max_attempts=_number(environ, "SLACK_MAX_ATTEMPTS", 3, minimum=1, integer=True),
         retry_base_delay_seconds=_number(environ, "SLACK_RETRY_BASE_DELAY_SECONDS", 1.0, minimum=0),
+        model_name=(environ.get("MODEL_NAME") or "").strip() or None,
     )
 
 
@@ -206,3 +215,61 @@ def parse_event(event: Any) -> NotifyEvent:
         outcome=_text(event.get("outcome"), _get(run, "failure", "outcome"), limit=80),
         error=event.get("error") if event.get("error") is not None else _get(run, "failure", "error"),
     )
+
+
+# ------------------------------------------------------------------------------------- status change
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A run's end as the status rule delivers it."""
+
+    execution_id: str
+    status: str
+    error: str | None = None
+    cause: str | None = None
+
+    @property
+    def reported_by_the_workflow(self) -> bool:
+        return self.status not in UNREPORTED_STATUSES
+
+
+def parse_status_change(event: Any) -> StatusChange | None:
+    """The status event's fields; None for any other event (a workflow event, parsed by ``parse_event``)."""
+    if not isinstance(event, Mapping) or event.get("detail-type") != STATUS_DETAIL_TYPE:
+        return None
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise NotifyInputError("detail: expected the execution status change as an object")
+    execution = _text(detail.get("executionArn"), limit=2048)
+    if not execution or not _EXECUTION_ARN.match(execution):
+        raise NotifyInputError(f"detail.executionArn: expected an execution ARN, got {_shown(execution)}")
+    status = detail.get("status")
+    if not isinstance(status, str) or not status:
+        raise NotifyInputError(f"detail.status: expected the execution's status, got {_shown(status)}")
+    return StatusChange(
+        execution_id=execution,
+        status=status,
+        error=_text(detail.get("error"), limit=256),
+        cause=_text(detail.get("cause"), limit=1000),
+    )
+
+
+def stopped_event(change: StatusChange, run: Mapping[str, Any], last_state: str | None, model_name: str | None) -> Any:
+    """The ``failed`` event that reports a stopped or timed-out run in its thread (``run`` is its last known
+    state, with ``slack.thread``). A run stopped by a newer one at the approval shows as Superseded."""
+    outcome = "Superseded" if change.error == "Superseded" else UNREPORTED_STATUSES[change.status]
+    default_cause = (
+        "the execution reached its own TimeoutSeconds"
+        if change.status == "TIMED_OUT"
+        else "StopExecution was called (from the console, the CLI or a newer run)"
+    )
+    return {
+        "event": "failed",
+        "executionId": change.execution_id,
+        "modelName": model_name,
+        "step": last_state or "an unknown step",
+        "outcome": outcome,
+        "error": {"Error": change.error or change.status, "Cause": change.cause or default_cause},
+        "run": dict(run),
+    }

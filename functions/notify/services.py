@@ -4,8 +4,13 @@ Secrets Manager (``functions.common.secrets``, cached per container) and the Sla
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.common import secrets
 from functions.common import slack as slack_api
@@ -49,6 +54,43 @@ def bot_token(settings: Settings) -> str:
     return secrets.get_secret(settings.bot_token_secret_arn, setting="SLACK_BOT_TOKEN_SECRET_ARN")
 
 
+# A run's history is a few dozen events; past this many the run's start is too far back to matter.
+HISTORY_MAX_EVENTS = 1000
+
+
+class HistoryUnavailable(Exception):
+    """The execution's history could not be read; the message names the AWS error."""
+
+
+@functools.cache
+def _stepfunctions() -> Any:
+    return boto3.client(
+        "stepfunctions",
+        config=Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+
+
+def execution_history(execution_arn: str) -> list[dict[str, Any]]:
+    """The execution's events, newest first, with their inputs and outputs."""
+    events: list[dict[str, Any]] = []
+    try:
+        pages = (
+            _stepfunctions()
+            .get_paginator("get_execution_history")
+            .paginate(executionArn=execution_arn, reverseOrder=True, includeExecutionData=True, maxResults=100)
+        )
+        for page in pages:
+            events.extend(page.get("events", []))
+            if len(events) >= HISTORY_MAX_EVENTS:
+                break
+    except ClientError as error:
+        raise HistoryUnavailable(f"GetExecutionHistory failed with {error.response['Error'].get('Code')}") from None
+    except BotoCoreError as error:
+        raise HistoryUnavailable(f"GetExecutionHistory failed: {type(error).__name__}") from None
+    return events
+
+
 def clear_caches() -> None:
     secrets.clear_cache()
     slack_api.clear_cache()
+    _stepfunctions.cache_clear()

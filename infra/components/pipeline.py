@@ -1,5 +1,5 @@
 """The pipeline: the state machine of design.md section 1, the start function a push triggers, and the
-promote and notify functions the workflow calls."""
+promote, notify and deploy_lock functions the workflow calls (with the lock's DynamoDB table)."""
 
 from __future__ import annotations
 
@@ -111,17 +111,54 @@ class Pipeline(pulumi.ComponentResource):
                 folder="notify",
                 function_name=f"{prefix}-notify",
                 description="Reports a pipeline run's start, failure and result in one Slack thread",
-                statements=[policies.allow("ReadSlackToken", [read_secret], args.slack_bot_token_secret_arn)],
+                statements=[
+                    policies.allow("ReadSlackToken", [read_secret], args.slack_bot_token_secret_arn),
+                    # A stopped or timed-out run: its Slack thread is found in the execution's history.
+                    policies.allow("FindTheRunsThread", ["states:GetExecutionHistory"], executions),
+                ],
                 log_retention_days=retention,
                 environment={
                     "SLACK_BOT_TOKEN_SECRET_ARN": args.slack_bot_token_secret_arn,
                     "SLACK_CHANNEL_ID": args.slack_channel_id,
+                    "MODEL_NAME": args.settings.model_name,
                 },
                 layers=[args.slack_layer_arn],
             ),
             opts=child,
         )
         self.promote_function, self.notify_function = promote.function, notify.function
+
+        # One item per environment; the lease is checked in the write's condition (TTL only tidies up).
+        self.lock_table = aws.dynamodb.Table(
+            f"{name}-locks",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="lockId",
+            attributes=[aws.dynamodb.TableAttributeArgs(name="lockId", type="S")],
+            ttl=aws.dynamodb.TableTtlArgs(attribute_name="expiresAt", enabled=True),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=False),
+            opts=child,
+        )
+        lock = PythonFunction(
+            f"{name}-deploy-lock",
+            PythonFunctionArgs(
+                folder="deploy_lock",
+                function_name=f"{prefix}-deploy-lock",
+                description="Serializes deploys per environment: one run at a time holds deploy/<environment>",
+                statements=[
+                    policies.allow(
+                        "HoldDeployLocks",
+                        ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"],
+                        self.lock_table.arn,
+                    )
+                ],
+                log_retention_days=retention,
+                environment={"LOCK_TABLE_NAME": self.lock_table.name},
+                timeout_seconds=30,
+            ),
+            opts=child,
+        )
+        self.lock_function = lock.function
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -140,6 +177,7 @@ class Pipeline(pulumi.ComponentResource):
             args.request_approval_function_arn,
             promote.function.arn,
             notify.function.arn,
+            lock.function.arn,
         ]
         permissions = aws.iam.RolePolicy(
             f"{name}-permissions",
@@ -148,15 +186,12 @@ class Pipeline(pulumi.ComponentResource):
             opts=child,
         )
         definition = pulumi.Output.all(
-            args.deploy_function_arn, promote.function.arn, args.request_approval_function_arn, notify.function.arn
-        ).apply(
-            lambda arns: json.dumps(
-                workflow.definition(
-                    workflow.WorkflowArns(deploy=arns[0], promote=arns[1], request_approval=arns[2], notify=arns[3]),
-                    args.settings,
-                )
-            )
-        )
+            deploy=args.deploy_function_arn,
+            promote=promote.function.arn,
+            request_approval=args.request_approval_function_arn,
+            notify=notify.function.arn,
+            lock=lock.function.arn,
+        ).apply(lambda arns: json.dumps(workflow.definition(workflow.WorkflowArns(**arns), args.settings)))
         self.state_machine = aws.sfn.StateMachine(
             f"{name}-state-machine",
             name=args.state_machine_name,

@@ -176,18 +176,26 @@ def build(settings: ToolingConfig) -> None:
         ),
         opts=opts,
     )
-    # A run that ends without a decision (stopped, timed out, failed elsewhere) closes its approval message.
-    aws.cloudwatch.EventTarget(
-        "approval-cleanup-target", rule=notifications.status_rule.name, arn=approval.request_function.arn, opts=opts
-    )
-    aws.lambda_.Permission(
-        "approval-cleanup-invoke",
-        action="lambda:InvokeFunction",
-        function=approval.request_function.name,
-        principal="events.amazonaws.com",
-        source_arn=notifications.status_rule.arn,
-        opts=opts,
-    )
+    # When a run ends, each function that keeps state for it cleans up: no Catch runs for a stopped or timed-out
+    # run. request_approval closes its approval message, deploy_lock releases its locks, notify reports a stopped
+    # or timed-out run in its Slack thread (the workflow itself reports failures and successes).
+    cleanup = {
+        "approval": approval.request_function,
+        "deploy-lock": pipeline.lock_function,
+        "notify": pipeline.notify_function,
+    }
+    for key, function in cleanup.items():
+        aws.cloudwatch.EventTarget(
+            f"{key}-cleanup-target", rule=notifications.status_rule.name, arn=function.arn, opts=opts
+        )
+        aws.lambda_.Permission(
+            f"{key}-cleanup-invoke",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="events.amazonaws.com",
+            source_arn=notifications.status_rule.arn,
+            opts=opts,
+        )
     Budget("budget", BudgetArgs(budget_name=f"{prefix}-monthly", settings=settings.budget), opts=opts)
 
     contracts.export(ToolingOutput.TOOLING_ACCOUNT_ID, target.account_id)

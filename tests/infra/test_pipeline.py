@@ -51,7 +51,7 @@ def test_definition_is_the_workflow_builders_and_builds_the_pushed_commit(toolin
         for s in definition["States"].values()
         if s.get("Type") == "Task" and "FunctionName" in s.get("Parameters", {})
     }
-    assert invoked == {function_arn(n) for n in ("deploy", "promote", "request-approval", "notify")}
+    assert invoked == {function_arn(n) for n in ("deploy", "promote", "request-approval", "notify", "deploy-lock")}
     assert definition["States"]["Approval"]["TimeoutSeconds"] == 24 * 3600
 
 
@@ -71,7 +71,7 @@ def test_canary_settings_reach_the_definition():
 
 def test_state_machine_may_invoke_only_the_pipeline_functions_and_its_build(tooling):
     by_sid = statements_by_sid(tooling, "pipeline-permissions")
-    functions = [function_arn(n) for n in ("deploy", "request-approval", "promote", "notify")]
+    functions = [function_arn(n) for n in ("deploy", "request-approval", "promote", "notify", "deploy-lock")]
     assert sorted(by_sid["InvokePipelineFunctions"]["Resource"]) == sorted(
         [arn for f in functions for arn in (f, f"{f}:*")]
     )
@@ -136,7 +136,52 @@ def test_slack_secrets_live_only_in_secrets_manager(tooling):
 
 
 def test_approvals_expire_from_the_table(tooling):
-    table = tooling.one("aws:dynamodb/table:Table").inputs
+    table = tooling.named("approval-approvals").inputs
     assert table["hashKey"] == "approvalId" and table["billingMode"] == "PAY_PER_REQUEST"
     assert table["ttl"] == {"attributeName": "expiresAt", "enabled": True}
     assert table["serverSideEncryption"] == {"enabled": True}
+
+
+def test_deploy_locks_live_in_their_own_table_that_only_the_lock_function_writes(tooling):
+    table = tooling.named("pipeline-locks")
+    assert table.inputs["hashKey"] == "lockId" and table.inputs["billingMode"] == "PAY_PER_REQUEST"
+    assert table.inputs["ttl"] == {"attributeName": "expiresAt", "enabled": True}
+    assert table.inputs["serverSideEncryption"] == {"enabled": True}
+    lock = tooling.named("pipeline-deploy-lock-function").inputs
+    assert lock["environment"]["variables"] == {"LOCK_TABLE_NAME": table.outputs["name"]}
+    statement = statements_by_sid(tooling, "pipeline-deploy-lock-permissions")["HoldDeployLocks"]
+    assert sorted(statement["Action"]) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]
+    assert statement["Resource"] == [table.outputs["arn"]]
+    writers = {
+        resource.name
+        for resource in tooling.of_type("aws:iam/rolePolicy:RolePolicy")
+        for statement in json.loads(resource.inputs["policy"])["Statement"]
+        if table.outputs["arn"] in statement["Resource"]
+    }
+    assert writers == {"pipeline-deploy-lock-permissions"}
+
+
+def test_the_end_of_every_run_reaches_each_function_that_keeps_state_for_it(tooling):
+    rule = tooling.named("notifications-status")
+    pattern = json.loads(rule.inputs["eventPattern"])
+    assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "SUCCEEDED", "TIMED_OUT"]
+    targets = {
+        target.inputs["arn"]
+        for target in tooling.of_type("aws:cloudwatch/eventTarget:EventTarget")
+        if target.inputs["rule"] == rule.outputs["name"]
+    }
+    functions = {
+        tooling.named(f"{name}-function").outputs["arn"]
+        for name in ("approval-request", "pipeline-deploy-lock", "pipeline-notify")
+    }
+    assert functions <= targets
+    for key in ("approval", "deploy-lock", "notify"):
+        permission = tooling.named(f"{key}-cleanup-invoke").inputs
+        assert permission["principal"] == "events.amazonaws.com" and permission["sourceArn"] == rule.outputs["arn"]
+
+
+def test_notify_may_read_only_this_pipelines_run_histories(tooling):
+    statement = statements_by_sid(tooling, "pipeline-notify-permissions")["FindTheRunsThread"]
+    assert statement["Action"] == ["states:GetExecutionHistory"]
+    assert statement["Resource"] == [STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":*"]
+    assert tooling.named("pipeline-notify-function").inputs["environment"]["variables"]["MODEL_NAME"] == MODEL

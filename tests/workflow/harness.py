@@ -45,6 +45,7 @@ FUNCTIONS = {
     "promote": "mlops-promote",
     "request_approval": "mlops-request-approval",
     "notify": "mlops-notify",
+    "lock": "mlops-deploy-lock",
     "codebuild": "mlops-fake-codebuild",
 }
 
@@ -58,6 +59,7 @@ ARNS = WorkflowArns(
     promote=function_arn(FUNCTIONS["promote"]),
     request_approval=function_arn(FUNCTIONS["request_approval"]),
     notify=function_arn(FUNCTIONS["notify"]),
+    lock=function_arn(FUNCTIONS["lock"]),
 )
 
 
@@ -217,6 +219,11 @@ def notify(event: Mapping[str, Any]) -> dict[str, Any]:
     return {"channel": "C0PIPELINE", "ts": "1700000000.000100"} if event.get("event") == "started" else {}
 
 
+def lock(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An always-free lock (tests of serialization install the real deploy_lock function)."""
+    return {"action": event["action"]}
+
+
 def default_handlers(fakes: FakeLambdas) -> dict[str, Handler]:
     def request_approval(event: Mapping[str, Any]) -> dict[str, Any]:
         with fakes._lock:
@@ -228,6 +235,7 @@ def default_handlers(fakes: FakeLambdas) -> dict[str, Handler]:
         FUNCTIONS["deploy"]: deploy,
         FUNCTIONS["promote"]: promote,
         FUNCTIONS["notify"]: notify,
+        FUNCTIONS["lock"]: lock,
         FUNCTIONS["request_approval"]: request_approval,
     }
 

@@ -46,10 +46,11 @@ def test_definitions_have_no_problems(workflow_settings: WorkflowSettings) -> No
 
 def test_the_main_flow_reads_in_order() -> None:
     names = state_names(definition(ARNS, settings()))
-    main = ["Prepare", "NotifyStarted", "Build", "CheckBuildOutputs", "ReadBuildOutputs", "DeployStage"]
-    main += ["PromoteStaging", "Approval", "CheckApproval", "DeployProd", "PromoteProduction", "Notify", "Succeeded"]
+    main = ["Prepare", "NotifyStarted", "Build", "CheckBuildOutputs", "ReadBuildOutputs", "AcquireStageLock"]
+    main += ["DeployStage", "PromoteStaging", "ReleaseStageLock", "Approval", "CheckApproval", "AcquireProdLock"]
+    main += ["DeployProd", "PromoteProduction", "ReleaseProdLock", "Notify", "Succeeded"]
     assert names[: len(main)] == main
-    assert {"Rejected", "ApprovalExpired", "Superseded", "Failed", "NotifyFailure"} <= set(names)
+    assert {"Rejected", "ApprovalExpired", "Superseded", "Failed", "ReleaseLocks", "NotifyFailure"} <= set(names)
 
 
 def test_canary_states_exist_only_with_a_canary() -> None:
@@ -102,13 +103,50 @@ def test_lambda_tasks_retry_only_lambda_service_errors_with_backoff() -> None:
     built = definition(ARNS, settings(canary_percent=5))
     lambda_tasks = [s for s in built["States"].values() if s.get("Resource", "").startswith(workflow.LAMBDA_INVOKE)]
 
-    assert len(lambda_tasks) == 11
+    assert len(lambda_tasks) == 16
     for state in lambda_tasks:
-        (retrier,) = state["Retry"]
+        retrier = state["Retry"][-1]
+        assert state["Retry"][:-1] == ([lock_wait_retrier(built)] if "acquire" in json.dumps(state) else [])
         assert retrier["ErrorEquals"] == list(LAMBDA_SERVICE_ERRORS)
         assert (retrier["IntervalSeconds"], retrier["BackoffRate"], retrier["JitterStrategy"]) == (2, 2.0, "FULL")
         assert 4 <= retrier["MaxAttempts"] <= 6
         assert isinstance(state["TimeoutSeconds"], int)
+
+
+def lock_wait_retrier(built: dict[str, Any]) -> dict[str, Any]:
+    return built["States"]["AcquireStageLock"]["Retry"][0]
+
+
+def test_a_busy_lock_is_retried_steadily_for_longer_than_a_lease() -> None:
+    workflow_settings = settings(canary_percent=5, lock_retry_seconds=20)
+    built = definition(ARNS, workflow_settings)
+
+    for name in ("AcquireStageLock", "AcquireProdLock"):
+        busy = built["States"][name]["Retry"][0]
+        assert busy == {
+            "ErrorEquals": ["LockBusy"],
+            "IntervalSeconds": 20,
+            "BackoffRate": 1.0,
+            "MaxAttempts": workflow_settings.lock_wait_attempts,
+        }
+        assert busy["IntervalSeconds"] * busy["MaxAttempts"] > workflow_settings.lock_lease_seconds
+        assert built["States"][name]["Parameters"]["Payload"]["leaseSeconds"] == workflow_settings.lock_lease_seconds
+    # The lease covers the longest hold: the prod deploy, the canary wait, its promotion and the MLflow alias.
+    assert workflow_settings.lock_lease_seconds > (
+        2 * workflow_settings.deploy_timeout_seconds
+        + workflow_settings.canary_wait_seconds
+        + workflow_settings.task_timeout_seconds
+    )
+
+
+def test_every_failure_path_releases_the_runs_locks_before_it_reports() -> None:
+    built = definition(ARNS, settings(canary_percent=5))
+    records = [name for name in state_names(built) if name.startswith("Record")]
+
+    assert records and all(built["States"][name]["Next"] == "ReleaseLocks" for name in records)
+    release = built["States"]["ReleaseLocks"]
+    assert release["Parameters"]["Payload"] == {"action": "release", "executionId.$": "$$.Execution.Id"}
+    assert release["Next"] == release["Catch"][0]["Next"] == "NotifyFailure"  # a failed release never stops it
 
 
 def test_domain_error_names_match_the_functions() -> None:
@@ -140,6 +178,7 @@ def test_intrinsic_strings_are_refused_when_they_would_not_parse() -> None:
         ({"canary_wait_seconds": -5}, "canary_wait_seconds"),
         ({"build_project": ""}, "build_project"),
         ({"deploy_timeout_seconds": True}, "deploy_timeout_seconds"),
+        ({"lock_retry_seconds": 0}, "lock_retry_seconds"),
     ],
 )
 def test_settings_are_validated(overrides: dict[str, Any], message: str) -> None:
@@ -202,6 +241,14 @@ BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "retry-without-backoff": (
         lambda s: s["Notify"]["Retry"][0].update(BackoffRate=1.0),
         "needs IntervalSeconds >= 1 and BackoffRate > 1",
+    ),
+    "lock-wait-with-backoff": (
+        lambda s: s["AcquireProdLock"]["Retry"][0].update(BackoffRate=2.0),
+        "'AcquireProdLock': Retry[0] waits for a lock: needs IntervalSeconds >= 1 and BackoffRate 1",
+    ),
+    "lock-wait-gives-up-at-once": (
+        lambda s: s["AcquireStageLock"]["Retry"][0].update(MaxAttempts=1),
+        "'AcquireStageLock': Retry[0] waits for a lock: MaxAttempts should be at least 2, got 1",
     ),
     "catch-drops-input": (
         lambda s: s["Build"]["Catch"][0].update(ResultPath=None),

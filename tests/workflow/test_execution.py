@@ -22,11 +22,15 @@ from tests.workflow.harness import (
 HAPPY_PATH = [
     "notify:started",
     "codebuild",
+    "lock:acquire/stage",
     "deploy:deploy/stage",
     "promote:staging",
+    "lock:release/stage",
     "request_approval",
+    "lock:acquire/prod",
     "deploy:deploy/prod",
     "promote:production",
+    "lock:release/prod",
     "notify:succeeded",
 ]
 
@@ -175,7 +179,14 @@ def test_stage_smoke_test_failure_stops_before_the_approval(workflow: Workflow, 
 
     assert (result["status"], result["error"]) == ("FAILED", "DeployStageFailed")
     assert "DeployStage failed" in result["cause"] and "SmokeTestFailed" in result["cause"]
-    assert fakes.sequence() == ["notify:started", "codebuild", "deploy:deploy/stage", "notify:failed"]
+    assert fakes.sequence() == [
+        "notify:started",
+        "codebuild",
+        "lock:acquire/stage",
+        "deploy:deploy/stage",
+        "lock:release",  # every lock the run holds
+        "notify:failed",
+    ]
     notice = _failure_notice(fakes)
     assert (notice["step"], notice["outcome"]) == ("DeployStage", "DeployStageFailed")
     assert notice["error"]["Error"] == "SmokeTestFailed"
@@ -292,10 +303,11 @@ def test_canary_waits_then_promotes_the_new_version(workflow: Workflow, fakes: F
 
     assert result["status"] == "SUCCEEDED"
     assert fakes.sequence() == [
-        *HAPPY_PATH[:5],
+        *HAPPY_PATH[:8],
         "deploy:deploy/prod",
         "deploy:promote/prod",
         "promote:production",
+        "lock:release/prod",
         "notify:succeeded",
     ]
     prod_deploy, prod_promote = _prod_calls(fakes)

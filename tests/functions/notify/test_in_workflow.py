@@ -121,3 +121,83 @@ def test_when_slack_is_down_at_the_start_the_run_goes_on_and_reports_at_the_end(
     assert "thread_ts" not in summary
     shown = blocks_text(summary)
     assert "Pipeline run: delivery-time" in shown and "is live in production" in shown
+
+
+def _status_event(execution: str, status: str, error: str | None = None, cause: str | None = None) -> dict[str, Any]:
+    """What the status rule delivers (EventBridge "Step Functions Execution Status Change"); moto emits none."""
+    return {
+        "version": "0",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "detail": {
+            "executionArn": execution,
+            "stateMachineArn": execution.replace(":execution:", ":stateMachine:").rsplit(":", 1)[0],
+            "status": status,
+            "error": error,
+            "cause": cause,
+            "input": "{}",
+            "output": None,
+        },
+    }
+
+
+def test_a_run_stopped_at_the_approval_is_reported_in_its_thread(
+    pipeline: tuple[Workflow, FakeLambdas], slack_world: SlackWorld
+) -> None:
+    workflow, _ = pipeline
+    execution = workflow.start(workflow.create(settings()))
+    workflow.token()  # waiting at the approval
+    # (moto ends a stopped callback task only at its timeout; AWS at once. The history is what matters here.)
+    workflow.sfn.stop_execution(executionArn=execution, error="Superseded", cause="run-2 asks to approve version 4")
+
+    result = notify_handler.handler(_status_event(execution, "ABORTED", "Superseded", "run-2 asks ..."), None)
+
+    parent, reply = slack_world.messages()
+    assert result["threadTs"] == reply["thread_ts"] == parent["ts"]
+    shown = blocks_text(reply)
+    assert "Run failed at Approval" in shown
+    assert "A newer model got there first" in shown
+    assert parent["blocks"][-1]["elements"][0]["text"].startswith(":x: Failed at Approval")
+
+
+def test_a_run_stopped_by_a_person_says_where_it_stopped(
+    pipeline: tuple[Workflow, FakeLambdas], slack_world: SlackWorld
+) -> None:
+    workflow, _ = pipeline
+    execution = workflow.start(workflow.create(settings()))
+    workflow.token()
+    workflow.sfn.stop_execution(executionArn=execution)
+
+    notify_handler.handler(_status_event(execution, "ABORTED"), None)
+
+    _, reply = slack_world.messages()
+    shown = blocks_text(reply)
+    assert "Run failed at Approval" in shown and "The run was stopped before it finished" in shown
+    assert "StopExecution was called" in shown
+
+
+@pytest.mark.parametrize("status", ["SUCCEEDED", "FAILED"])
+def test_ends_the_workflow_reports_itself_are_not_posted_twice(
+    pipeline: tuple[Workflow, FakeLambdas], slack_world: SlackWorld, status: str
+) -> None:
+    workflow, _ = pipeline
+    execution = workflow.start(workflow.create(settings()))
+    workflow.approve()
+    workflow.finished(execution)
+    before = len(slack_world.messages())
+
+    assert "skipped" in notify_handler.handler(_status_event(execution, status), None)
+    assert len(slack_world.messages()) == before
+
+
+def test_a_stopped_run_whose_history_cannot_be_read_is_still_reported(
+    pipeline: tuple[Workflow, FakeLambdas], slack_world: SlackWorld
+) -> None:
+    missing = "arn:aws:states:eu-west-1:123456789012:execution:mlops-pipeline:gone"
+
+    result = notify_handler.handler(_status_event(missing, "TIMED_OUT"), None)
+
+    [message] = slack_world.messages()
+    assert result["threadTs"] is None and "thread_ts" not in message
+    shown = blocks_text(message)
+    assert "The run reached its own time limit" in shown and "TIMED_OUT" in shown

@@ -1,0 +1,1 @@
+"""The per-environment deploy lock of the pipeline (see README.md)."""
