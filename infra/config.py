@@ -19,7 +19,7 @@ from typing import Literal
 
 import pulumi
 
-from infra import naming
+from infra import cost_profiles, naming
 
 NAMESPACE = "mlops"
 Role = Literal["tooling", "stage", "prod"]
@@ -121,6 +121,8 @@ class PipelineSettings:
 class RegistrySettings:
     """The MLflow tracking server and model registry (values the code does not fix)."""
 
+    # The cost profile the capacity values below start from (infra/cost_profiles.py); explicit keys override it.
+    cost_profile: str
     fargate_spot: bool
     allowed_cidrs: tuple[str, ...]
     domain_name: str | None
@@ -360,8 +362,19 @@ def _registry(reader: _Reader) -> RegistrySettings:
             f"domain needs both), got nothing. Fix: {reader.set_command('mlops:' + missing, '<value>')}"
         )
         domain = certificate = None
+    profile = cost_profiles.PROFILES[
+        reader.text(
+            cost_profiles.KEY,
+            expected=f"one of {', '.join(cost_profiles.PROFILES)} (what each sets: Pulumi.tooling.yaml)",
+            example=cost_profiles.DEFAULT,
+            choices=tuple(cost_profiles.PROFILES),
+            default=cost_profiles.DEFAULT,
+        )
+    ]
+    # The profile supplies the defaults, so a key the user set explicitly keeps its value.
     return RegistrySettings(
-        fargate_spot=reader.boolean("mlflowFargateSpot", default=False),
+        cost_profile=profile.name,
+        fargate_spot=reader.boolean("mlflowFargateSpot", default=profile.fargate_spot),
         allowed_cidrs=reader.string_list(
             "mlflowAllowedCidrs",
             expected="a list of CIDR blocks such as 203.0.113.0/24",
@@ -376,14 +389,14 @@ def _registry(reader: _Reader) -> RegistrySettings:
             expected="the most Aurora capacity units, 1 to 256",
             example=2,
             choices=range(1, 257),
-            default=2,
+            default=profile.db_max_acu,
         ),
         db_auto_pause_seconds=reader.integer(  # type: ignore[arg-type]  # has a default
             "mlflowDbAutoPauseSeconds",
             expected="seconds idle before Aurora pauses, 300 to 86400",
             example=300,
             choices=range(300, 86401),
-            default=300,
+            default=profile.db_auto_pause_seconds,
         ),
         db_deletion_protection=reader.boolean("mlflowDbDeletionProtection", default=True),
     )

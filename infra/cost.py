@@ -19,6 +19,9 @@ The usage behind both is in ``Usage`` (named, documented defaults; the CLI flags
 
 Free tiers are not deducted, except per-account allowances on counts the model sees: 3 CloudWatch
 dashboards, 5 CodeCommit active users, 2 action-enabled budgets, 25 GB of DynamoDB storage.
+
+After the stacks as their files configure them, the CLI prints every stack under each cost profile
+(``mlops:costProfile``, ``infra/cost_profiles.py``) with that profile's own values, next to the reference design.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ from typing import Any
 
 import yaml
 
-from infra import evaluate
-from infra.config import BudgetSettings
+from infra import cost_profiles, evaluate
+from infra.config import NAMESPACE, BudgetSettings
 
 PRICES_PATH = Path(__file__).with_name("prices.json")
 HOURS_PER_MONTH = 730
@@ -1312,6 +1315,34 @@ def budget_settings(config: Mapping[str, str]) -> BudgetSettings:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Cost profiles: every stack under each profile's own values.
+
+
+def profile_config(config: Mapping[str, str], profile: str) -> dict[str, str]:
+    """``config`` switched to ``profile``, without the explicit keys that would override the profile's values."""
+    overrides = {f"{NAMESPACE}:{key}" for key in cost_profiles.PROFILE_KEYS}
+    values = {key: value for key, value in config.items() if key not in overrides}
+    values[f"{NAMESPACE}:{cost_profiles.KEY}"] = profile
+    return values
+
+
+def profile_reports(
+    reports: Sequence[Report], configs: Mapping[str, Mapping[str, str]], usage: Usage | None = None
+) -> dict[str, list[Report]]:
+    """Per profile, a report for each stack of ``reports``. Only a tooling stack reads the profile: the others'
+    reports are the same under every profile, so they are reused rather than evaluated again."""
+    by_profile: dict[str, list[Report]] = {}
+    for profile in cost_profiles.PROFILES:
+        by_profile[profile] = [
+            stack_report(report.stack, usage, profile_config(configs[report.stack], profile))
+            if configs[report.stack].get(f"{NAMESPACE}:role", report.stack) == "tooling"
+            else report
+            for report in reports
+        ]
+    return by_profile
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Output.
 
 
@@ -1354,7 +1385,62 @@ def _free_groups(report: Report) -> list[tuple[str, int, str]]:
     return [(type_, count, reason) for (type_, reason), count in groups.items()]
 
 
-def render_text(reports: Sequence[Report], reference: Report | None, prices: PriceTable) -> str:
+ProfileReports = Mapping[str, Sequence[Report]]
+
+
+def _profiles_title() -> str:
+    keys = ", ".join(f"{NAMESPACE}:{key}" for key in cost_profiles.PROFILE_KEYS)
+    return (
+        f"Cost profiles ({NAMESPACE}:{cost_profiles.KEY}): every stack with each profile's own values (explicit {keys} "
+        "left out: set, they override the profile)"
+    )
+
+
+def _profile_descriptions() -> list[str]:
+    return [
+        f"{name}{' (default)' if name == cost_profiles.DEFAULT else ''}: {profile.describe()}"
+        for name, profile in cost_profiles.PROFILES.items()
+    ]
+
+
+def _profile_rows(profiles: ProfileReports, reference: Report | None) -> list[tuple[str, ...]]:
+    """A header and one row per stack (and the reference design): idle, per run and monthly under each profile."""
+    names = list(profiles)
+    first = profiles[names[0]]
+    runs = first[0].usage.runs_per_month if first else Usage().runs_per_month
+    header = ["Stack"]
+    for name in names:
+        header += [f"{name} idle $/month", "per run $", f"at {runs} runs $/month"]
+
+    def figures(report: Report) -> list[str]:
+        return [f"{report.idle_usd:.2f}", f"{report.run_usd:.4f}", f"{report.monthly_usd:.2f}"]
+
+    rows = [tuple(header)]
+    for index, report in enumerate(first):
+        rows.append((report.stack, *[cell for name in names for cell in figures(profiles[name][index])]))
+    if reference is not None:
+        rows.append(("reference design (no profiles)", *[c for _ in names for c in figures(reference)]))
+    return rows
+
+
+def _profiles_text(profiles: ProfileReports, reference: Report | None) -> list[str]:
+    rows = _profile_rows(profiles, reference)
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = [_profiles_title()]
+    lines.extend(f"  {description}" for description in _profile_descriptions())
+    for row in rows:
+        lines.append(
+            "  " + "  ".join(cell.ljust(widths[c]) if c == 0 else cell.rjust(widths[c]) for c, cell in enumerate(row))
+        )
+    return [*lines, ""]
+
+
+def render_text(
+    reports: Sequence[Report],
+    reference: Report | None,
+    prices: PriceTable,
+    profiles: ProfileReports | None = None,
+) -> str:
     lines = [_pricing_header(prices), _usage_line(reports[0].usage if reports else Usage()), ""]
 
     def table(report: Report, title: str) -> None:
@@ -1394,7 +1480,9 @@ def render_text(reports: Sequence[Report], reference: Report | None, prices: Pri
         table(reference, "Reference design this project replaces (the MLflow platform only; same prices and usage)")
         ours = next((r for r in reports if r.stack == "tooling"), None)
         if ours is not None:
-            lines.append(_comparison(ours, reference))
+            lines.extend([_comparison(ours, reference), ""])
+    if profiles:
+        lines.extend(_profiles_text(profiles, reference))
     estimated = [p for p in prices.prices.values() if p.estimated]
     lines.append(f"Estimated prices ({len(estimated)}): " + ", ".join(p.key for p in estimated))
     return "\n".join(lines).rstrip() + "\n"
@@ -1410,7 +1498,12 @@ def _comparison(ours: Report, reference: Report) -> str:
     )
 
 
-def render_markdown(reports: Sequence[Report], reference: Report | None, prices: PriceTable) -> str:
+def render_markdown(
+    reports: Sequence[Report],
+    reference: Report | None,
+    prices: PriceTable,
+    profiles: ProfileReports | None = None,
+) -> str:
     lines = [
         "## Monthly cost",
         "",
@@ -1448,6 +1541,13 @@ def render_markdown(reports: Sequence[Report], reference: Report | None, prices:
         ours = next((r for r in reports if r.stack == "tooling"), None)
         if ours is not None:
             lines.extend([_comparison(ours, reference), ""])
+    if profiles:
+        rows = _profile_rows(profiles, reference)
+        lines.extend([f"### {_profiles_title()}", ""])
+        lines.extend(f"- {description}" for description in _profile_descriptions())
+        lines.extend(["", "| " + " | ".join(rows[0]) + " |", "|---" + "|--:" * (len(rows[0]) - 1) + "|"])
+        lines.extend("| " + " | ".join(row) + " |" for row in rows[1:])
+        lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -1465,13 +1565,38 @@ def report_json(report: Report) -> dict[str, Any]:
     }
 
 
-def render_json(reports: Sequence[Report], reference: Report | None, prices: PriceTable) -> str:
+def _profiles_json(profiles: ProfileReports) -> dict[str, Any]:
+    return {
+        name: {
+            "settings": asdict(cost_profiles.PROFILES[name]),
+            "default": name == cost_profiles.DEFAULT,
+            "stacks": [
+                {
+                    "stack": report.stack,
+                    "idle_usd_per_month": round(report.idle_usd, 4),
+                    "usd_per_run": round(report.run_usd, 6),
+                    "usd_per_month_at_runs": round(report.monthly_usd, 4),
+                }
+                for report in reports
+            ],
+        }
+        for name, reports in profiles.items()
+    }
+
+
+def render_json(
+    reports: Sequence[Report],
+    reference: Report | None,
+    prices: PriceTable,
+    profiles: ProfileReports | None = None,
+) -> str:
     document = {
         "pricing": {"region": prices.region, "currency": prices.currency, "file": "infra/prices.json"},
         "usage": asdict(reports[0].usage if reports else Usage()),
         "lambda_run_profile": {k: {"invocations": v[0], "ms": v[1]} for k, v in LAMBDA_RUN_PROFILE.items()},
         "stacks": [report_json(r) for r in reports],
         "reference_design": report_json(reference) if reference is not None else None,
+        "cost_profiles": _profiles_json(profiles) if profiles else None,
         "prices": {k: asdict(p) for k, p in prices.prices.items()},
     }
     return json.dumps(document, indent=2) + "\n"
@@ -1532,12 +1657,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         reports = [stack_report(stack, usage, configs[stack]) for stack in stacks]
+        profiles = profile_reports(reports, configs, usage)
     except evaluate.StackError as error:
         print(f"error: the program failed under the mocks:\n{error.message}", file=sys.stderr)
         return 1
     reference = None if args.no_reference else reference_report(usage)
     render = render_json if args.json else render_markdown if args.markdown else render_text
-    sys.stdout.write(render(reports, reference, prices))
+    sys.stdout.write(render(reports, reference, prices, profiles))
     return 0
 
 

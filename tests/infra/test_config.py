@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from infra import config
+from infra.config import RegistrySettings
 from tests.infra.harness import (
     PROD_ACCOUNT,
     STAGE_ACCOUNT,
@@ -59,6 +61,7 @@ def test_environment_key_errors_name_the_key_and_the_fix(key, value, expected, f
         ("mlops:slackApprovers", "U0123456789", "non-empty list"),
         ("mlops:slackBotToken", None, "bot token"),
         ("mlops:slackSigningSecret", None, "signing secret"),
+        ("mlops:costProfile", "cheap", "one of minimal, standard"),
     ],
 )
 def test_tooling_key_errors_name_the_key(key, value, expected):
@@ -125,3 +128,56 @@ def test_values_are_trimmed_of_stray_whitespace():
 def test_missing_tooling_output_fails_the_environment_stack():
     with pytest.raises(Exception, match="modelName"):
         run_stack("stage", environment_config(STAGE_ACCOUNT), tooling_outputs={})
+
+
+# Cost profiles ---------------------------------------------------------------------------------------------------
+
+
+def registry_settings(**overrides: str | None) -> RegistrySettings:
+    found: list[RegistrySettings] = []
+
+    def program() -> None:
+        settings = config.load()
+        assert isinstance(settings, config.ToolingConfig)
+        found.append(settings.registry)
+
+    run_stack("tooling", tooling_config(**overrides), program=program)
+    return found[0]
+
+
+def capacity(settings: RegistrySettings) -> tuple[str, bool, int, int]:
+    return settings.cost_profile, settings.fargate_spot, settings.db_max_acu, settings.db_auto_pause_seconds
+
+
+def test_cost_profile_defaults_to_standard():
+    assert capacity(registry_settings()) == ("standard", False, 4, 3600)
+
+
+def test_cost_profile_sets_the_registry_capacity():
+    assert capacity(registry_settings(**{"mlops:costProfile": "minimal"})) == ("minimal", True, 1, 300)
+    assert capacity(registry_settings(**{"mlops:costProfile": " standard "})) == ("standard", False, 4, 3600)
+
+
+def test_explicit_keys_win_over_the_profile():
+    settings = registry_settings(
+        **{"mlops:costProfile": "minimal", "mlops:mlflowFargateSpot": "false", "mlops:mlflowDbMaxAcu": "2"}
+    )
+    assert capacity(settings) == ("minimal", False, 2, 300)
+    settings = registry_settings(**{"mlops:costProfile": "standard", "mlops:mlflowDbAutoPauseSeconds": "300"})
+    assert capacity(settings) == ("standard", False, 4, 300)
+
+
+def test_an_unknown_cost_profile_names_the_key_the_allowed_values_and_the_fix():
+    message = error_of("tooling", tooling_config(**{"mlops:costProfile": "Minimal"}))
+    assert message.splitlines()[0] == "Invalid configuration for stack 'tooling' (1 problem):"
+    [line] = problem_lines(message)
+    assert line == (
+        "  - mlops:costProfile: expected one of minimal, standard (what each sets: Pulumi.tooling.yaml), got "
+        "'Minimal'. Fix: pulumi config set mlops:costProfile standard --stack tooling"
+    )
+
+
+def test_a_bad_override_under_a_profile_is_still_refused():
+    message = error_of("tooling", tooling_config(**{"mlops:costProfile": "minimal", "mlops:mlflowDbMaxAcu": "0"}))
+    [line] = problem_lines(message)
+    assert line.startswith("  - mlops:mlflowDbMaxAcu: expected the most Aurora capacity units, 1 to 256, got '0'")

@@ -468,6 +468,56 @@ def test_the_reference_design_costs_more_than_ours(tooling_report):
     assert reference.monthly_usd > tooling_report.monthly_usd
 
 
+# Cost profiles ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def by_profile(tooling_report, committed_tooling_config) -> dict[str, list[cost.Report]]:
+    configs = {"tooling": committed_tooling_config} | {s: cost.stack_config(s) for s in ("stage", "prod")}
+    reports = [tooling_report, *(cost.stack_report(s, config=configs[s]) for s in ("stage", "prod"))]
+    return cost.profile_reports(reports, configs)
+
+
+def test_each_profile_prices_every_stack(by_profile):
+    assert list(by_profile) == ["minimal", "standard"]
+    for reports in by_profile.values():
+        assert [r.stack for r in reports] == ["tooling", "stage", "prod"]
+        assert all(r.not_priced == () for r in reports)
+
+
+def test_minimal_costs_no_more_than_standard_in_every_stack(by_profile):
+    for minimal, standard in zip(by_profile["minimal"], by_profile["standard"], strict=True):
+        assert minimal.idle_usd <= standard.idle_usd, minimal.stack
+        assert minimal.run_usd <= standard.run_usd, minimal.stack
+        assert minimal.monthly_usd <= standard.monthly_usd, minimal.stack
+    minimal_tooling, standard_tooling = by_profile["minimal"][0], by_profile["standard"][0]
+    # Spot takes ~70 % off the task's compute; the shorter auto-pause takes Aurora's idle tail off each run.
+    assert standard_tooling.idle_usd - minimal_tooling.idle_usd > 5
+    assert minimal_tooling.run_usd < standard_tooling.run_usd
+
+
+def test_each_profile_is_priced_with_its_own_values(by_profile):
+    def item(report: cost.Report, name: str) -> LineItem:
+        return next(i for i in report.items if i.name == name)
+
+    minimal, standard = by_profile["minimal"][0], by_profile["standard"][0]
+    assert "on Fargate Spot" in item(minimal, "mlflow-service").assumption
+    assert "Spot" not in item(standard, "mlflow-service").assumption
+    assert "then 5 min at 0.5 ACU until auto-pause" in item(minimal, "mlflow-db-instance").assumption
+    assert "then 60 min at 0.5 ACU until auto-pause" in item(standard, "mlflow-db-instance").assumption
+
+
+def test_the_profile_comparison_leaves_out_the_keys_that_would_override_it():
+    config = {"mlops:accountId": "111111111111", "mlops:costProfile": "standard", "mlops:mlflowFargateSpot": "false"}
+    config |= {"mlops:mlflowDbMaxAcu": "8", "mlops:mlflowDbAutoPauseSeconds": "900"}
+    assert cost.profile_config(config, "minimal") == {"mlops:accountId": "111111111111", "mlops:costProfile": "minimal"}
+
+
+def test_both_profiles_keep_the_tooling_stack_under_the_budget(by_profile, budget):
+    for reports in by_profile.values():
+        check_idle_budget(reports[0], budget)
+
+
 def test_a_stack_in_another_region_is_flagged():
     report = price_resources([resource("aws:kms/key:Key", "key")], region="us-east-1")
     assert report.warnings and "eu-west-1" in report.warnings[0]
@@ -493,6 +543,54 @@ def test_cli_prints_the_tooling_table():
     assert "Prices: eu-west-1 (the default region" in result.stdout
 
 
+def profile_section(output: str) -> list[str]:
+    lines = output.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("Cost profiles (mlops:costProfile)"))
+    end = lines.index("", start)
+    return lines[start:end]
+
+
+def test_cli_prints_both_profiles_per_stack_next_to_the_reference_design(by_profile):
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.cost"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    section = profile_section(result.stdout)
+    assert (
+        "explicit mlops:mlflowFargateSpot, mlops:mlflowDbMaxAcu, mlops:mlflowDbAutoPauseSeconds left out"
+        in (section[0])
+    )
+    assert section[1] == "  minimal: MLflow on one Fargate Spot task; Aurora 0-1 ACU, pausing after 5 idle minutes"
+    assert section[2] == (
+        "  standard (default): MLflow on one on-demand Fargate task; Aurora 0-4 ACU, pausing after 60 idle minutes"
+    )
+    assert section[3].split() == [
+        "Stack",
+        *["minimal", "idle", "$/month", "per", "run", "$", "at", "20", "runs", "$/month"],
+        *["standard", "idle", "$/month", "per", "run", "$", "at", "20", "runs", "$/month"],
+    ]
+    rows = {line.split()[0]: line.split()[-6:] for line in section[4:]}
+    assert list(rows) == ["tooling", "stage", "prod", "reference"]
+    for index, stack in enumerate(("tooling", "stage", "prod")):
+        minimal, standard = by_profile["minimal"][index], by_profile["standard"][index]
+        assert rows[stack] == [
+            f"{minimal.idle_usd:.2f}",
+            f"{minimal.run_usd:.4f}",
+            f"{minimal.monthly_usd:.2f}",
+            f"{standard.idle_usd:.2f}",
+            f"{standard.run_usd:.4f}",
+            f"{standard.monthly_usd:.2f}",
+        ]
+    reference = cost.reference_report()
+    assert rows["reference"][0] == rows["reference"][3] == f"{reference.idle_usd:.2f}"
+    assert float(rows["tooling"][0]) < float(rows["tooling"][3]) < float(rows["reference"][0])
+
+
 def test_cli_refuses_an_unknown_stack_with_exit_2():
     result = subprocess.run(
         [sys.executable, "-m", "infra.cost", "--stack", "staging"],
@@ -515,9 +613,18 @@ def test_cli_json_and_markdown(capsys):
     assert [s["stack"] for s in document["stacks"]] == ["prod"]
     assert document["reference_design"]["idle_usd_per_month"] > 200
     assert document["prices"]["vpc.public_ipv4_hour"]["source"] == "https://aws.amazon.com/vpc/pricing/"
+    profiles = document["cost_profiles"]
+    assert {name: p["settings"]["fargate_spot"] for name, p in profiles.items()} == {"minimal": True, "standard": False}
+    assert profiles["standard"]["default"] is True
+    assert [s["stack"] for s in profiles["minimal"]["stacks"]] == ["prod"]
+    assert profiles["minimal"]["stacks"][0]["idle_usd_per_month"] == document["stacks"][0]["idle_usd_per_month"]
 
     assert cost.main(["--stack", "prod", "--markdown", "--no-reference"]) == 0
     markdown = capsys.readouterr().out
     assert markdown.startswith("## Monthly cost")
     assert "| Resource | Type | Idle $/month | Per run $ | Assumption |" in markdown
     assert "Reference design" not in markdown
+    assert "### Cost profiles (mlops:costProfile)" in markdown
+    [prod_row] = [line for line in markdown.splitlines() if line.startswith("| prod |")]
+    cells = prod_row.strip("|").split("|")[1:]
+    assert len(cells) == 6 and cells[:3] == cells[3:], "nothing in the prod stack depends on the profile"

@@ -19,7 +19,7 @@ from infra.components.model_registry import (
 )
 from infra.components.network import Network, NetworkArgs
 from policy import rules
-from tests.infra.harness import REGION, TOOLING_ACCOUNT, StackRun, run_stack
+from tests.infra.harness import REGION, TOOLING_ACCOUNT, StackRun, run_stack, tooling_config
 from tests.infra.test_network import tagged_provider
 
 PREFIX = "serverless-mlops-delivery-time"
@@ -599,6 +599,86 @@ def test_image_tag_follows_the_folder_content(tmp_path):
     first = model_registry.image_tag(tmp_path)
     (tmp_path / "Dockerfile").write_text("FROM python:3.13-slim\n")
     assert model_registry.image_tag(tmp_path) != first and first.startswith("mlflow-") and len(first) == 19
+
+
+# ---------------------------------------------------------------------------------------------- cost profiles
+# The whole tooling stack from config: mlops:costProfile and the keys that override it.
+
+
+def tooling_stack(**config: str) -> StackRun:
+    return run_stack("tooling", tooling_config(**config))
+
+
+def capacity_and_scaling(run: StackRun) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    service = run.one("aws:ecs/service:Service").inputs
+    cluster = run.one("aws:rds/cluster:Cluster").inputs
+    return service["capacityProviderStrategies"], cluster["serverlessv2ScalingConfiguration"]
+
+
+@pytest.fixture(scope="module")
+def profiles() -> dict[str, StackRun]:
+    return {name: tooling_stack(**{"mlops:costProfile": name}) for name in ("minimal", "standard")}
+
+
+def test_minimal_profile_runs_mlflow_on_spot_with_a_small_quickly_pausing_database(profiles):
+    strategies, scaling = capacity_and_scaling(profiles["minimal"])
+    assert strategies == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    assert scaling == {"minCapacity": 0, "maxCapacity": 1, "secondsUntilAutoPause": 300}
+
+
+def test_standard_profile_runs_mlflow_on_demand_with_more_capacity_and_a_longer_pause(profiles):
+    strategies, scaling = capacity_and_scaling(profiles["standard"])
+    assert strategies == [{"capacityProvider": "FARGATE", "weight": 1}]
+    assert scaling == {"minCapacity": 0, "maxCapacity": 4, "secondsUntilAutoPause": 3600}
+
+
+def test_the_default_profile_is_standard(profiles):
+    assert capacity_and_scaling(tooling_stack()) == capacity_and_scaling(profiles["standard"])
+
+
+def comparable(value: Any) -> Any:
+    """Inputs with Pulumi assets and archives (which compare by identity) as plain data."""
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return (type(value).__name__, comparable(vars(value)))
+    if isinstance(value, dict):
+        return {k: comparable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [comparable(v) for v in value]
+    return value
+
+
+def test_a_profile_changes_capacity_only_never_https_auth_or_the_shape(profiles):
+    """Same resources under both profiles, with the same inputs except the ECS service's capacity and Aurora's
+    scaling: the HTTPS-only API, its route and stage, the secrets and every policy are untouched."""
+    minimal = {(r.type, r.name): comparable(r.inputs) for r in profiles["minimal"]}
+    standard = {(r.type, r.name): comparable(r.inputs) for r in profiles["standard"]}
+    assert minimal.keys() == standard.keys()
+    changed = {key: sorted(k for k in minimal[key] if minimal[key][k] != standard[key].get(k)) for key in minimal}
+    assert {key: fields for key, fields in changed.items() if fields} == {
+        ("aws:ecs/service:Service", "mlflow-service"): ["capacityProviderStrategies"],
+        ("aws:rds/cluster:Cluster", "mlflow-db"): ["serverlessv2ScalingConfiguration"],
+    }
+    for run in profiles.values():
+        assert rules.check_all(run.rule_inputs()) == []
+
+
+def test_explicit_keys_override_the_profile_one_by_one():
+    on_demand_minimal = tooling_stack(**{"mlops:costProfile": "minimal", "mlops:mlflowFargateSpot": "false"})
+    strategies, scaling = capacity_and_scaling(on_demand_minimal)
+    assert strategies == [{"capacityProvider": "FARGATE", "weight": 1}]
+    assert scaling == {"minCapacity": 0, "maxCapacity": 1, "secondsUntilAutoPause": 300}, "the rest stays minimal"
+
+    tuned_standard = tooling_stack(
+        **{
+            "mlops:costProfile": "standard",
+            "mlops:mlflowFargateSpot": "true",
+            "mlops:mlflowDbMaxAcu": "2",
+            "mlops:mlflowDbAutoPauseSeconds": "900",
+        }
+    )
+    strategies, scaling = capacity_and_scaling(tuned_standard)
+    assert strategies == [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    assert scaling == {"minCapacity": 0, "maxCapacity": 2, "secondsUntilAutoPause": 900}
 
 
 # ---------------------------------------------------------------------------------------------- the whole
