@@ -276,7 +276,7 @@ class SlackWeb:
         port = self._server.server_address[1] if self._server is not None else 0
         host = request.headers.get("Host", "")
         if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
-            self._send(request, 403, "text/plain; charset=utf-8", b"unknown host\n")
+            self._json(request, 403, {"ok": False, "text": "this page answers on 127.0.0.1 and localhost only"})
             return
         path = request.path.split("?", 1)[0]
         if verb == "GET" and path == "/":
