@@ -21,14 +21,20 @@ as it would in Slack.
         slack.fail_next("chat.update", "ratelimited", retry_after=1)
         ...
         assert slack.calls_to("chat.postMessage")[0].params["channel"] == "C0123456789"
+
+What a person would see is ``read_channel(channel)``: a snapshot of the channel's messages and threads as they
+are now (``local/slack_channel.py`` renders it as text, ``local/slack_web.py`` as a web page). Message
+timestamps count up from a fixed epoch, so tests are deterministic; pass ``clock=time.time`` to get Slack's
+real-time ones (a local run shows real times).
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,11 +43,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from local.slack_channel import Channel, build_channel
+
 MANIFEST = Path(__file__).resolve().parents[1] / "slack" / "manifest.yml"
 TOKEN = "xoxb-fake-bot-token"  # noqa: S105 - the stand-in's own token, not a secret
 TEAM_ID = "T0FAKETEAM"
 BOT_USER = "U0FAKEBOT"
 BOT_ID = "B0FAKEBOT"
+BOT_NAME = "approvals"
 
 # Slack's documented bot scopes for each method (docs.slack.dev/reference/methods/<method>).
 SCOPES_REQUIRED: Mapping[str, tuple[str, ...]] = {
@@ -84,6 +93,7 @@ class FakeSlack:
         channels: Iterable[str] = ("C0123456789",),
         usergroups: Mapping[str, Iterable[str]] | None = None,
         scopes: Iterable[str] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.token = token
         self.channels = set(channels)
@@ -95,6 +105,7 @@ class FakeSlack:
         self.ephemerals: list[dict[str, Any]] = []
         self._failures: dict[str, list[_Failure]] = {}
         self._ts = itertools.count(1)
+        self._clock = clock
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -174,14 +185,31 @@ class FakeSlack:
         """Put a message in a channel directly (e.g. the run's thread parent); returns its ts."""
         with self._lock:
             ts = self._next_ts()
-            self.messages[(channel, ts)] = {"type": "message", "text": text, "ts": ts, "user": BOT_USER}
+            message = {"type": "message", "text": text, "ts": ts, "user": BOT_USER}
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+            self.messages[(channel, ts)] = message
             return ts
+
+    def read_channel(self, channel: str) -> Channel:
+        """A snapshot of the channel now: its messages in order with their thread replies (each with its text
+        and blocks after any chat.update) and the ephemeral messages posted in it. Safe from any thread."""
+        with self._lock:
+            messages = [copy.deepcopy(m) for (ch, _), m in self.messages.items() if ch == channel]
+            ephemerals = [
+                {**copy.deepcopy(e), "ts": e["message_ts"], "user": BOT_USER, "bot_id": BOT_ID, "to_user": e["user"]}
+                for e in self.ephemerals
+                if e.get("channel") == channel
+            ]
+        return build_channel(channel, messages, ephemerals, names={BOT_USER: BOT_NAME})
 
     # ------------------------------------------------------------------------------------- serving
 
     def _next_ts(self) -> str:
+        # The counter keeps every ts unique and increasing; the seconds are the clock's when there is one.
         n = next(self._ts)
-        return f"{1700000000 + n}.{n:06d}"
+        seconds = int(self._clock()) if self._clock is not None else 1700000000 + n
+        return f"{seconds}.{n:06d}"
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(request.path)
@@ -258,7 +286,7 @@ class FakeSlack:
             "ok": True,
             "url": "https://fake-workspace.slack.com/",
             "team": "Fake Workspace",
-            "user": "approvals",
+            "user": BOT_NAME,
             "team_id": TEAM_ID,
             "user_id": BOT_USER,
             "bot_id": BOT_ID,

@@ -3,7 +3,8 @@
 One ``World`` per test: moto (DynamoDB, Secrets Manager, and Step Functions running a real state machine with a
 ``lambda:invoke.waitForTaskToken`` Approval state), the local fake Slack (``local/fake_slack.py``)
 that the real ``slack_sdk.WebClient`` of both functions talks to, the environment of both functions, and
-helpers to start runs, click buttons with Slack-signed requests, and read what happened.
+helpers to start runs, click buttons with Slack-signed requests (built by ``local/slack_signing.py``), and
+read what happened.
 
 What moto 5.2 lacks, and how it is handled here:
 - Without Docker a Lambda task runs no code: ``LambdaSimpleBackend.invoke`` is patched to call the real
@@ -20,8 +21,6 @@ What moto 5.2 lacks, and how it is handled here:
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -30,7 +29,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import botocore.client
@@ -46,7 +44,9 @@ from functions.request_approval import handler as request_handler
 from functions.request_approval import services as request_services
 from functions.slack_interactions import handler as interactions_handler
 from functions.slack_interactions import services as interactions_services
+from local import slack_signing
 from local.fake_slack import TOKEN, FakeSlack
+from local.slack_signing import form_body
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -135,8 +135,7 @@ def state_machine_definition(timeout: int) -> dict[str, Any]:
 
 
 def sign(body: str, timestamp: int | str, secret: str = SIGNING_SECRET) -> str:
-    digest = hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return f"v0={digest}"
+    return slack_signing.signature(secret, timestamp, body)
 
 
 def http_event(
@@ -170,41 +169,19 @@ def click_payload(
     message_ts: str = "1700000001.000001",
 ) -> dict[str, Any]:
     """A block_actions payload shaped like Slack's for a button click in a channel message."""
-    return {
-        "type": "block_actions",
-        "user": {
-            "id": user,
-            "username": NAMES.get(user, "someone"),
-            "name": NAMES.get(user, "someone"),
-            "team_id": team,
-        },
-        "api_app_id": app,
-        "token": "legacy-verification-token",
-        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
-        "trigger_id": "1234567890.1234567890.abcdef",
-        "team": {"id": team, "domain": "fake-workspace"} if team else None,
-        "enterprise": None,
-        "is_enterprise_install": False,
-        "channel": {"id": channel, "name": "mlops"},
-        "message": {"type": "message", "ts": message_ts, "text": "Approval needed"},
-        "state": {"values": {}},
-        "response_url": "https://hooks.slack.com/actions/T0FAKETEAM/1/abc",
-        "actions": [
-            {
-                "action_id": action,
-                "block_id": "approval_actions",
-                "text": {"type": "plain_text", "text": action.title(), "emoji": True},
-                "value": approval_id,
-                "style": "primary" if action == "approve" else "danger",
-                "type": "button",
-                "action_ts": f"{time.time():.6f}",
-            }
-        ],
-    }
-
-
-def form_body(payload: Any) -> str:
-    return "payload=" + quote_plus(json.dumps(payload) if not isinstance(payload, str) else payload)
+    return slack_signing.block_actions_payload(
+        action_id=action,
+        value=approval_id,
+        message_ts=message_ts,
+        channel=channel,
+        user_id=user,
+        user_name=NAMES.get(user, "someone"),
+        team_id=team,
+        app_id=app,
+        block_id="approval_actions",
+        style="primary" if action == "approve" else "danger",
+        message={"type": "message", "text": "Approval needed"},
+    )
 
 
 class World:
@@ -442,8 +419,8 @@ class World:
         base64_encoded: bool = False,
         headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        ts = int(time.time()) if timestamp is None else timestamp
-        signed = {"x-slack-request-timestamp": str(ts), "x-slack-signature": sign(body, ts)}
+        signed = slack_signing.signed_headers(SIGNING_SECRET, body, timestamp)
+        signed = {key.lower(): value for key, value in signed.items() if key != "Content-Type"}
         signed.update(headers or {})
         return interactions_handler.handler(http_event(body, signed, base64_encoded=base64_encoded), None)
 
