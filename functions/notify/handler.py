@@ -7,6 +7,9 @@
     failed     in  {"event": "failed", ..., "step", "outcome", "error": {"Error", "Cause"}, "run", "slack"}
                out {"channel", "ts", "threadTs", "parentUpdated"}
 
+The end of a run is counted (``functions/common/metrics.py``): ``RunsSucceeded``, or ``RunsFailed`` per step and
+outcome, written before Slack is called.
+
 Errors (``errorType``): NotifyInputError, NotifyConfigError, NotifyFailed (Slack did not take the message after
 bounded retries). The workflow catches all of them and carries on. The bot token is never logged.
 
@@ -21,11 +24,12 @@ import os
 import time
 from typing import Any
 
+from functions.common import metrics
 from functions.common.logging import Logger
 from functions.common.secrets import SecretUnavailable
 from functions.notify import notifier, services
 from functions.notify.errors import NotifyConfigError, NotifyError
-from functions.notify.models import load_settings, parse_event
+from functions.notify.models import NotifyEvent, load_settings, parse_event
 
 LOGGER = Logger("notify")
 # Stop starting Slack calls this long before Lambda's timeout, so the function ends with a clear error.
@@ -39,12 +43,21 @@ def deadline(context: Any) -> float | None:
     return time.monotonic() + max(remaining() / 1000 - TIMEOUT_MARGIN_SECONDS, 0.5)
 
 
+def count_run_end(request: NotifyEvent) -> None:
+    """Count the run's end before any Slack call: a Slack outage loses the message, never the data point."""
+    if request.event == "succeeded":
+        metrics.run_succeeded(request.execution_id, commit=request.commit, modelVersion=request.model_version)
+    elif request.event == "failed":
+        metrics.run_failed(request.execution_id, request.step, request.outcome, commit=request.commit)
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
     log = LOGGER.bind(executionId=event.get("executionId") if isinstance(event, dict) else None)
     try:
         settings = load_settings(os.environ)
         request = parse_event(event)
         log = log.bind(event=request.event, modelName=request.model_name)
+        count_run_end(request)
         try:
             token = services.bot_token(settings)
             chat = services.SlackChat(settings, token)
