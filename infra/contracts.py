@@ -27,6 +27,7 @@ class ToolingOutput(StrEnum):
     STATE_MACHINE_ARN = "stateMachineArn"
     SLACK_INTERACTIONS_URL = "slackInteractionsUrl"
     SOURCE_REPOSITORY_CLONE_URL = "sourceRepositoryCloneUrl"
+    DASHBOARD_URL = "dashboardUrl"
 
 
 class EnvironmentOutput(StrEnum):
@@ -36,6 +37,8 @@ class EnvironmentOutput(StrEnum):
     DEPLOYER_ROLE_ARN = "deployerRoleArn"
     # For people: the HTTPS endpoint of alias live.
     INFERENCE_URL = "inferenceUrl"
+    # For people: the CloudWatch dashboard of alias live.
+    DASHBOARD_URL = "dashboardUrl"
 
 
 CONSUMED_BY_ENVIRONMENTS: frozenset[ToolingOutput] = frozenset(

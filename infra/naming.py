@@ -67,6 +67,16 @@ def deploy_function_name(project: str, model: str) -> str:
     return f"{prefix(project, model)}-deploy"
 
 
+def pipeline_dashboard_name(project: str, model: str) -> str:
+    """The tooling account's CloudWatch dashboard of the pipeline."""
+    return f"{prefix(project, model)}-pipeline"
+
+
+def inference_dashboard_name(project: str, model: str) -> str:
+    """The CloudWatch dashboard of alias live in stage and prod (one account each, so the same name)."""
+    return f"{prefix(project, model)}-inference"
+
+
 def inference_alarm_names(project: str, model: str) -> tuple[str, str]:
     """The errors and throttles alarms of alias ``live``, which the deploy reads during a canary."""
     function = inference_function_name(project, model)

@@ -8,6 +8,7 @@ Reads the event into a ``DeployRequest``, runs its action, returns the outcome a
 Failures are raised as exceptions whose class names a Step Functions Catch can match (``errors.py``):
 DeployInputError, DeployConfigError, DeployTargetError, Superseded, UpdateFailed, ConcurrentDeploy,
 SmokeTestFailed, AliasChanged, CanaryFailed. Each is logged once, with the execution ID, before it is raised.
+Every action whose event was read is counted: metric DeploymentsSucceeded or DeploymentsFailed per environment.
 
 Environment: DEPLOY_TARGETS, MODEL_REPOSITORY_NAME, and optionally WAITER_DELAY_SECONDS (5),
 WAITER_MAX_ATTEMPTS (120), RETRY_BASE_DELAY_SECONDS (1), RETRY_MAX_ATTEMPTS (6), SMOKE_TEST_TIMEOUT_SECONDS
@@ -20,10 +21,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from functions.common import metrics
 from functions.common.logging import Logger
 from functions.deploy import actions, lambda_api
 from functions.deploy.errors import DeployError
-from functions.deploy.models import load_settings, parse_event, role_session_name
+from functions.deploy.models import DeployRequest, load_settings, parse_event, role_session_name
 
 LOGGER = Logger("deploy")
 
@@ -34,8 +36,18 @@ def _own_account(context: Any) -> str | None:
     return parts[4] if len(parts) > 4 and parts[4].isdigit() else None
 
 
+def count_outcome(request: DeployRequest | None, error: BaseException | None = None) -> None:
+    """Metric DeploymentsSucceeded / DeploymentsFailed per environment, once the event was read."""
+    if request is not None:
+        failure = type(error).__name__ if error is not None else None
+        metrics.deployment_finished(
+            request.execution_id, request.environment, succeeded=error is None, action=request.action, errorType=failure
+        )
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
     log = LOGGER.bind(executionId=event.get("executionId") if isinstance(event, dict) else None)
+    request: DeployRequest | None = None
     try:
         settings = load_settings(os.environ)
         request = parse_event(
@@ -52,10 +64,13 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         outcome = actions.run(request, actions.Context(target=target, registry=registry, config=config, log=log))
     except DeployError as error:
         log.error("action failed", error)
+        count_outcome(request, error)
         raise
     except Exception as error:
         log.error("action failed unexpectedly", error)
+        count_outcome(request, error)
         raise
     result = outcome.to_dict()
     log.info("action finished", **result)
+    count_outcome(request)
     return result

@@ -11,6 +11,9 @@
                else a new message), the step being the last state the run entered;
                out as "failed". Any other status: {"skipped": "<why>"} (the workflow reported it).
 
+The end of a run is counted (``functions/common/metrics.py``): ``RunsSucceeded``, or ``RunsFailed`` per step and
+outcome, written before Slack is called.
+
 Errors (``errorType``): NotifyInputError, NotifyConfigError, NotifyFailed (Slack did not take the message after
 bounded retries). The workflow catches all of them and carries on. The bot token is never logged.
 
@@ -26,6 +29,7 @@ import os
 import time
 from typing import Any
 
+from functions.common import metrics
 from functions.common.logging import Logger
 from functions.common.secrets import SecretUnavailable
 from functions.notify import notifier, services
@@ -70,6 +74,14 @@ def stopped_run(change: StatusChange, settings: Settings, log: Logger) -> Notify
     return parse_event(stopped_event(change, run.data, run.last_state, settings.model_name))
 
 
+def count_run_end(request: NotifyEvent) -> None:
+    """Count the run's end before any Slack call: a Slack outage loses the message, never the data point."""
+    if request.event == "succeeded":
+        metrics.run_succeeded(request.execution_id, commit=request.commit, modelVersion=request.model_version)
+    elif request.event == "failed":
+        metrics.run_failed(request.execution_id, request.step, request.outcome, commit=request.commit)
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
     log = LOGGER.bind(executionId=_execution(event))
     try:
@@ -80,6 +92,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             return {"skipped": f"{change.status}: the workflow reports this end itself"}
         request = parse_event(event) if change is None else stopped_run(change, settings, log)
         log = log.bind(event=request.event, modelName=request.model_name)
+        count_run_end(request)
         try:
             token = services.bot_token(settings)
             chat = services.SlackChat(settings, token)

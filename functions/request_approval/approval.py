@@ -21,6 +21,7 @@ expire
     ``pending`` (or ``decided`` but never delivered, lease lapsed) → ``expired`` with a conditional write, and
     the message says "Expired at <time>: the run ended without a decision", buttons removed. For one execution
     (the workflow's timeout Catch, or an execution status event), or for every approval past its timeout.
+    The time each one waited, from its request, is counted as metric ``ApprovalWaitTime`` (decision ``expired``).
 
 Closing a record always removes its task token.
 """
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from functions.common import metrics
 from functions.common.logging import Logger
 from functions.common.slack import SlackError, closed_blocks, mention
 from functions.request_approval import message
@@ -254,9 +256,14 @@ def expire(req: ExpireRequest, ctx: Context) -> dict[str, Any]:
         if closed is None:
             continue
         _close_message(ctx, closed, _closed_status(closed, now))
-        ctx.log.info(
+        # A sweep runs for no execution: each line names the one whose approval it closed.
+        ctx.log.bind(executionId=closed.execution_arn).info(
             "approval expired", approvalId=closed.approval_id, reason=req.reason, executionArn=closed.execution_arn
         )
+        if closed.created_at:
+            metrics.approval_waited(
+                closed.execution_arn, _epoch(now) - closed.created_at, "expired", approvalId=closed.approval_id
+            )
         expired.append(closed.approval_id)
     return {"action": "expire", "executionArn": req.execution_arn, "expired": expired}
 

@@ -84,5 +84,5 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     except Exception as error:
         log.error("click failed unexpectedly", error)
         raise
-    log.info("click handled", outcome=reply.outcome, statusCode=reply.status)
+    log.info("click handled", outcome=reply.outcome, statusCode=reply.status, executionId=reply.execution_arn)
     return _response(reply.status, reply.text)

@@ -10,6 +10,7 @@
 4. Only the winner delivers it: ``SendTaskSuccess`` (``{"decision": "approved", "approver", "approverName",
    "decidedAt"}``) or ``SendTaskFailure`` (error ``ApprovalRejected``, the cause names the approver). Then the
    record moves ``decided`` → ``sent`` (and loses its task token) and the buttons are replaced by the decision.
+   The time from the request to the decision is counted as metric ``ApprovalWaitTime``.
 5. Delivery that fails for a passing reason (throttling, network) releases the lease and leaves the record
    ``decided``: the next click by any approver claims the lease (conditional write: ``decided`` and lease
    lapsed) and delivers the RECORDED decision, not its own, so the first decision still stands and the run
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from functions.common import metrics
 from functions.common.logging import Logger
 from functions.common.slack import SlackError, closed_blocks, escape, mention, slack_time
 from functions.slack_interactions.models import (
@@ -111,6 +113,7 @@ class Reply:
     status: int
     outcome: str
     text: str | None = None
+    execution_arn: str | None = None  # the run the click was about, once its record was read (for the log)
 
 
 @dataclass
@@ -168,6 +171,22 @@ def _render(ctx: Context, record: ApprovalRecord, click: Click, status: str) -> 
         )
     except SlackError as error:
         ctx.log.warning("could not update the approval message", slackError=error.code)
+
+
+def count_wait(record: ApprovalRecord) -> None:
+    """Metric ``ApprovalWaitTime``: from the request (``createdAt``) to the decision (``decidedAt``), whoever
+    delivered it. Skipped when the record lacks either time."""
+    try:
+        decided = datetime.fromisoformat((record.decided_at or "").replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return
+    if record.created_at:
+        metrics.approval_waited(
+            record.execution_arn,
+            decided - record.created_at,
+            record.decision or "decided",
+            approvalId=record.approval_id,
+        )
 
 
 def decided_status(record: ApprovalRecord) -> str:
@@ -247,27 +266,27 @@ def handle(click: Click, ctx: Context) -> Reply:
                 "the run ended without a decision",
             )
         _tell(ctx, click, "This approval has timed out: the run no longer waits for it; nothing was changed.")
-        return Reply(200, "expired")
+        return Reply(200, "expired", execution_arn=record.execution_arn)
     if record.status == DECIDED:
         claimed = ctx.store.claim_send(record.approval_id, now, now + LEASE_SECONDS)
         if claimed is not None:
             log.info("retrying the delivery of the recorded decision", attempt=claimed.send_attempts)
             return deliver(claimed, click, ctx, first=False)
         _tell(ctx, click, f"Already {_by(record)}; the decision is being handed to the workflow.")
-        return Reply(200, "already_decided")
+        return Reply(200, "already_decided", execution_arn=record.execution_arn)
     if record.status == SENT:
         _render(ctx, record, click, decided_status(record))
         _tell(ctx, click, f"Already {_by(record)}.")
-        return Reply(200, "already_decided")
+        return Reply(200, "already_decided", execution_arn=record.execution_arn)
     if record.status == SUPERSEDED:
         commit = f"`{escape((record.superseded_by or '')[:7])}`" if record.superseded_by else "a newer run"
         _tell(ctx, click, f"This approval was superseded by {commit}; nothing was changed.")
-        return Reply(200, "superseded")
+        return Reply(200, "superseded", execution_arn=record.execution_arn)
     if record.status == EXPIRED:
         _tell(ctx, click, "This approval is no longer active (the run ended without a decision); nothing was changed.")
-        return Reply(200, "expired")
+        return Reply(200, "expired", execution_arn=record.execution_arn)
     log.warning("approval in an unknown state; nothing done")
-    return Reply(200, "unknown_state")
+    return Reply(200, "unknown_state", execution_arn=record.execution_arn)
 
 
 def deliver(record: ApprovalRecord, click: Click, ctx: Context, *, first: bool) -> Reply:
@@ -300,7 +319,7 @@ def deliver(record: ApprovalRecord, click: Click, ctx: Context, *, first: bool) 
             f"This approval is no longer active: the run stopped waiting for it ({escape(gone.code)}). "
             "Nothing was deployed by this click.",
         )
-        return Reply(200, "no_longer_active")
+        return Reply(200, "no_longer_active", execution_arn=record.execution_arn)
     except SendFailed as failed:
         log.error("the decision could not be delivered yet; a later click retries", sendError=failed.code)
         ctx.store.release_send(record.approval_id, failed.code)
@@ -310,9 +329,10 @@ def deliver(record: ApprovalRecord, click: Click, ctx: Context, *, first: bool) 
             f"The decision ({_by(record)}) is recorded but could not reach the workflow yet "
             f"({escape(failed.code)}). Click Approve or Reject again to retry; the first decision stands.",
         )
-        return Reply(200, "send_failed")
+        return Reply(200, "send_failed", execution_arn=record.execution_arn)
 
     log.info("decision delivered to the workflow")
+    count_wait(record)
     try:
         sent = ctx.store.mark_sent(record.approval_id, now)
     except Exception as error:
@@ -322,4 +342,4 @@ def deliver(record: ApprovalRecord, click: Click, ctx: Context, *, first: bool) 
     _render(ctx, sent or record, click, decided_status(record))
     if not first:
         _tell(ctx, click, f"Delivered the recorded decision ({_by(record)}) to the workflow.")
-    return Reply(200, record.decision or "decided")
+    return Reply(200, record.decision or "decided", execution_arn=record.execution_arn)

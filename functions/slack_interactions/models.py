@@ -233,6 +233,7 @@ class ApprovalRecord:
     approver_name: str | None = None
     decided_at: str | None = None
     superseded_by: str | None = None
+    created_at: float | None = None
     closed_at: float | None = None
     send_attempts: int = 0
     task_token: str | None = field(default=None, repr=False)
@@ -254,6 +255,7 @@ class ApprovalRecord:
             approver_name=_text(item.get("approverName")),
             decided_at=_text(item.get("decidedAt")),
             superseded_by=_text(item.get("supersededBy")),
+            created_at=_number(item.get("createdAt")),
             closed_at=_number(item.get("closedAt")),
             send_attempts=int(_number(item.get("sendAttempts")) or 0),
             task_token=_text(item.get("taskToken")),

@@ -53,6 +53,7 @@ RECORD_ATTRIBUTES = (
     "approverName",
     "decidedAt",
     "supersededBy",
+    "createdAt",
     "closedAt",
     "sendAttempts",
 )

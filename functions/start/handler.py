@@ -11,6 +11,8 @@ event that is not a push to the branch returns ``{"started": false, "ignored": "
 so EventBridge and Lambda do not retry them. A wrong environment (StartConfigError) or a failing AWS call is
 raised: Lambda retries the asynchronous invocation, and the error shows in the function's metrics.
 
+A started run is counted as metric ``RunsStarted`` (``functions/common/metrics.py``); a repeated event is not.
+
 Environment: STATE_MACHINE_ARN; optionally BRANCH (main), LOG_LEVEL (INFO).
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from functions.common import metrics
 from functions.common.logging import Logger
 from functions.start import sfn_api, starter
 from functions.start.errors import IgnoredEvent
@@ -43,4 +46,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         log.error("could not start the pipeline", error)
         raise
     log.info("pipeline started" if result.started else "pipeline already started for this commit", **result.to_dict())
+    if result.started:
+        metrics.run_started(result.execution_arn, executionName=result.execution_name, commit=push.commit)
     return result.to_dict()

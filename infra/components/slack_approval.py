@@ -171,6 +171,7 @@ class SlackApproval(pulumi.ComponentResource):
             source_arn=pulumi.Output.concat(api.execution_arn, "/*/*/slack/interactions"),
             opts=child,
         )
+        self.interactions_function = interactions.function
         self.interactions_url = pulumi.Output.concat(api.api_endpoint, "/slack/interactions")
         self.stage = stage
         self.register_outputs({"interactionsUrl": self.interactions_url})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from infra import contracts, naming
+from infra.components.dashboard import Dashboard, DashboardArgs, InferenceView
 from infra.components.inference_service import InferenceService, InferenceServiceArgs
 from infra.config import EnvironmentConfig
 from infra.contracts import EnvironmentOutput, ToolingOutput
@@ -55,8 +56,19 @@ def build(settings: EnvironmentConfig) -> None:
         opts=resource_options(provider),
     )
 
+    dashboard = Dashboard(
+        "dashboard",
+        DashboardArgs(
+            dashboard_name=model.apply(lambda m: naming.inference_dashboard_name(project, m)),
+            region=settings.target.region,
+            view=InferenceView(function_name=service.function.name, alarm_arns=[a.arn for a in service.alarms]),
+        ),
+        opts=resource_options(provider),
+    )
+
     contracts.export(EnvironmentOutput.INFERENCE_FUNCTION_NAME, service.function.name)
     contracts.export(EnvironmentOutput.INFERENCE_FUNCTION_ARN, service.function.arn)
     contracts.export(EnvironmentOutput.INFERENCE_ALIAS_ARN, service.alias.arn)
     contracts.export(EnvironmentOutput.DEPLOYER_ROLE_ARN, service.deployer_role.arn)
     contracts.export(EnvironmentOutput.INFERENCE_URL, service.url.function_url)
+    contracts.export(EnvironmentOutput.DASHBOARD_URL, dashboard.url)

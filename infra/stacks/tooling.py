@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_aws as aws
 
 from infra import contracts, naming, packaging
 from infra.components.budget import Budget, BudgetArgs
+from infra.components.dashboard import Dashboard, DashboardArgs, PipelineView
 from infra.components.deploy_function import DeployFunction, DeployFunctionArgs, DeployTarget
 from infra.components.image_build import ImageBuild, ImageBuildArgs
 from infra.components.model_images import ModelImages, ModelImagesArgs
@@ -197,6 +199,29 @@ def build(settings: ToolingConfig) -> None:
             opts=opts,
         )
     Budget("budget", BudgetArgs(budget_name=f"{prefix}-monthly", settings=settings.budget), opts=opts)
+    pipeline_functions = [
+        pipeline.start_function,
+        deploy.function,
+        pipeline.promote_function,
+        approval.request_function,
+        approval.interactions_function,
+        pipeline.notify_function,
+        pipeline.lock_function,
+    ]
+    dashboard = Dashboard(
+        "dashboard",
+        DashboardArgs(
+            dashboard_name=naming.pipeline_dashboard_name(project, model),
+            region=target.region,
+            view=PipelineView(
+                state_machine_arn=pipeline.state_machine.arn,
+                state_machine_name=state_machine_name,
+                function_names=[function.name for function in pipeline_functions],
+                notify_log_group=pulumi.Output.concat("/aws/lambda/", pipeline.notify_function.name),
+            ),
+        ),
+        opts=opts,
+    )
 
     contracts.export(ToolingOutput.TOOLING_ACCOUNT_ID, target.account_id)
     contracts.export(ToolingOutput.MODEL_NAME, model)
@@ -212,3 +237,4 @@ def build(settings: ToolingConfig) -> None:
     contracts.export(ToolingOutput.SLACK_INTERACTIONS_URL, approval.interactions_url)
     # For the data scientist's first push (README): the repository to push seed_code/ to.
     contracts.export(ToolingOutput.SOURCE_REPOSITORY_CLONE_URL, source.repository.clone_url_http)
+    contracts.export(ToolingOutput.DASHBOARD_URL, dashboard.url)

@@ -99,6 +99,7 @@ def test_contract_splits_consumed_from_informational_outputs():
         "slackInteractionsUrl",
         "sourceRepositoryCloneUrl",
         "mlflowAdminSecretArn",
+        "dashboardUrl",
     }
 
 

@@ -14,6 +14,7 @@ from functions.notify import handler
 from functions.notify.errors import NotifyConfigError, NotifyFailed, NotifyInputError
 from local.fake_slack import TOKEN
 from tests.conftest import ROOT
+from tests.functions.emf import dimension_sets, metric_lines
 from tests.functions.notify.conftest import (
     CHANNEL,
     COMMIT,
@@ -392,6 +393,37 @@ def test_the_token_is_never_logged_or_shown(slack_world: SlackWorld, capsys: pyt
     assert TOKEN not in slack_world.slack.raw_traffic()
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
     assert {line["executionId"] for line in lines} == {EXECUTION}
+
+
+# --------------------------------------------------------------------------------------------- metrics
+
+
+def test_the_end_of_each_run_is_counted_by_outcome(slack_world: SlackWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    thread = open_thread(slack_world)
+    notify(succeeded_event(thread))
+    notify(failed_event(thread, "Approval", "Rejected", {"Error": "ApprovalRejected", "Cause": "Rejected by bob"}))
+
+    output = capsys.readouterr().out
+    assert metric_lines(output, "RunsStarted") == []  # the start function counts starts
+    [succeeded] = metric_lines(output, "RunsSucceeded")
+    assert (succeeded["RunsSucceeded"], succeeded["Pipeline"]) == (1, "mlops-pipeline")
+    assert (succeeded["executionId"], succeeded["modelVersion"]) == (EXECUTION, "3")
+    [failed] = metric_lines(output, "RunsFailed")
+    assert (failed["RunsFailed"], failed["Step"], failed["Outcome"]) == (1, "Approval", "Rejected")
+    assert dimension_sets(failed) == [["Pipeline"], ["Pipeline", "Step"], ["Pipeline", "Outcome"]]
+    assert failed["executionId"] == EXECUTION
+
+
+def test_a_failed_run_is_counted_even_when_slack_refuses_the_message(
+    slack_world: SlackWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slack_world.slack.fail_next("chat.postMessage", "channel_not_found")
+    error = {"Error": "SmokeTestFailed", "Cause": "boom"}
+    with pytest.raises(NotifyFailed):
+        notify(failed_event(None, "DeployStage", "DeployStageFailed", error))
+
+    [failed] = metric_lines(capsys.readouterr().out, "RunsFailed")
+    assert (failed["Step"], failed["Outcome"], failed["executionId"]) == ("DeployStage", "DeployStageFailed", EXECUTION)
 
 
 # ------------------------------------------------------------------------------------------- bad input

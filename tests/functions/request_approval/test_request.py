@@ -10,6 +10,7 @@ import pytest
 from functions.request_approval import handler, services
 from functions.request_approval.errors import ApprovalConfigError, ApprovalInputError, SlackPostFailed
 from functions.request_approval.models import RETENTION_AFTER_TIMEOUT_SECONDS
+from tests.functions.emf import metric_lines
 from tests.functions.request_approval.world import (
     CHANNEL,
     RUNS_TABLE,
@@ -207,6 +208,27 @@ def test_a_sweep_expires_only_approvals_past_their_timeout(world: World) -> None
     world.update(stale.approval_id, timeoutAt=int(time.time()) - 3600)
     result = handler.handler({"action": "expire"}, None)
     assert result["expired"] == [stale.approval_id]
+    assert world.item(fresh.approval_id)["status"] == "pending"
+
+
+def test_an_expired_approval_counts_its_wait_and_names_its_run(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale, fresh = world.start_run(), world.start_run(modelName="churn")
+    world.update(stale.approval_id, timeoutAt=int(time.time()) - 60, createdAt=time.time() - 3660)
+    capsys.readouterr()
+
+    handler.handler({"action": "expire"}, None)  # a sweep: no execution of its own
+    handler.handler({"action": "expire"}, None)  # nothing left to expire, nothing counted
+
+    output = capsys.readouterr().out
+    item = world.item(stale.approval_id)
+    [line] = metric_lines(output, "ApprovalWaitTime")
+    assert line["ApprovalWaitTime"] == pytest.approx(float(item["closedAt"] - item["createdAt"]), abs=1e-3)
+    assert (line["Decision"], line["executionId"]) == ("expired", stale.execution_arn)
+    assert line["Pipeline"] == f"pipeline-{TIMEOUT_SECONDS}"
+    [expired] = [json.loads(text) for text in output.splitlines() if '"approval expired"' in text]
+    assert expired["executionId"] == stale.execution_arn
     assert world.item(fresh.approval_id)["status"] == "pending"
 
 

@@ -16,6 +16,7 @@ from functions.common.slack import WEB_API_METHODS
 from functions.slack_interactions import handler, services
 from functions.slack_interactions.models import load_settings
 from local.fake_slack import TOKEN
+from tests.functions.emf import metric_lines
 from tests.functions.request_approval.world import (
     ALICE,
     APPROVALS_TABLE,
@@ -23,6 +24,7 @@ from tests.functions.request_approval.world import (
     CAROL,
     MALLORY,
     SIGNING_SECRET,
+    TIMEOUT_SECONDS,
     World,
     block_ids,
     click_payload,
@@ -242,6 +244,40 @@ def test_reject_fails_the_run_with_approval_rejected(world: World) -> None:
     assert BOB in params["cause"] and "bob" in params["cause"]
     assert f"Rejected by <@{BOB}> at" in message_text(world.message_of(run))
     assert world.item(run.approval_id)["decision"] == "rejected"
+
+
+@pytest.mark.parametrize(("action", "decision"), [("approve", "approved"), ("reject", "rejected")])
+def test_the_wait_from_request_to_decision_is_counted_once(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], action: str, decision: str
+) -> None:
+    run = world.start_run()
+    now = float(int(time.time()))
+    monkeypatch.setattr(handler, "clock", lambda: now)
+    world.update(run.approval_id, createdAt=now - 754.5)  # requested 12.5 minutes ago
+    world.click(run.approval_id, action)
+    world.click(run.approval_id, "approve", user=BOB)  # told who decided; nothing delivered, nothing counted
+
+    output = capsys.readouterr().out
+    [line] = metric_lines(output, "ApprovalWaitTime")
+    assert (line["ApprovalWaitTime"], line["Decision"]) == (754.5, decision)
+    assert (line["Pipeline"], line["executionId"]) == (f"pipeline-{TIMEOUT_SECONDS}", run.execution_arn)
+    handled = [json.loads(text) for text in output.splitlines() if '"click handled"' in text]
+    assert [entry["executionId"] for entry in handled] == [run.execution_arn, run.execution_arn]
+
+
+def test_a_failed_delivery_is_counted_when_a_later_click_delivers_it(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = world.start_run()
+    stub = Stubber(services.client("stepfunctions"))
+    stub.add_client_error("send_task_success", service_error_code="ThrottlingException", http_status_code=400)
+    with stub:
+        world.click(run.approval_id)
+    assert metric_lines(capsys.readouterr().out, "ApprovalWaitTime") == []
+
+    world.click(run.approval_id, "reject", user=BOB)
+    [line] = metric_lines(capsys.readouterr().out, "ApprovalWaitTime")
+    assert line["Decision"] == "approved"  # the recorded decision, delivered by Bob's click
 
 
 def test_a_second_click_is_told_who_decided(world: World) -> None:

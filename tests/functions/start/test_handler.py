@@ -14,6 +14,7 @@ from functions.start import sfn_api, starter
 from functions.start.errors import ExecutionExists, StartConfigError
 from functions.start.handler import handler
 from functions.start.models import StateMachine
+from tests.functions.emf import dimension_sets, metric_lines
 from tests.functions.start.conftest import COMMIT, EVENT, REPOSITORY, executions, push_event
 
 NAME = f"{REPOSITORY}-{COMMIT[:12]}"
@@ -82,6 +83,17 @@ def test_other_events_are_ignored_without_calling_aws(sfn: Any) -> None:
     assert results[1]["ignored"].startswith("detail.commitId: expected a git commit SHA")
     assert executions(sfn) == []
     assert "Traceback" not in json.dumps(results)
+
+
+def test_a_started_run_is_counted_once_with_its_execution_id(sfn: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    first = handler(EVENT, None)
+    handler(EVENT, None)  # a repeated delivery starts nothing, so counts nothing
+    handler(push_event(referenceName="feature/x"), None)
+
+    [line] = metric_lines(capsys.readouterr().out, "RunsStarted")
+    assert (line["RunsStarted"], line["Pipeline"]) == (1, "mlops-pipeline")
+    assert dimension_sets(line) == [["Pipeline"]]
+    assert (line["executionId"], line["commit"]) == (first["executionArn"], COMMIT)
 
 
 def test_a_missing_state_machine_arn_is_a_configuration_error(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
