@@ -368,21 +368,21 @@ def _environment(resource: Resource) -> list[tuple[str, Any]]:
 
 
 def _environment_problems(resource: Resource) -> list[str]:
-    problems = []
+    findings = []
     for name, raw in _environment(resource):
         value = reveal(raw)
         kind = _secret_kind(value)
         if kind:
-            problems.append(f"environment variable {name} holds what looks like {kind}")
+            findings.append(f"environment variable {name} holds what looks like {kind}")
         elif _says_secret(name) and value not in (None, "") and not _SECRET_REFERENCE.match(str(value)):
-            problems.append(f"environment variable {name} is named like a secret but holds a value, not an ARN")
-    if problems:
-        problems.append(
-            "keep secrets in Secrets Manager and pass the secret's ARN; the code reads it at run time. A Pulumi "
-            "secret does not help here: AWS shows environment variables in plain text to anyone who can read the "
-            "configuration"
-        )
-    return problems
+            findings.append(f"environment variable {name} is named like a secret but holds a value, not an ARN")
+    if not findings:
+        return []
+    return [
+        f"{'; '.join(findings)}. Keep secrets in Secrets Manager and pass the secret's ARN (the code reads it at run "
+        "time); a Pulumi secret does not help here, AWS shows environment variables in plain text to anyone who "
+        "can read the configuration"
+    ]
 
 
 def _parameter_problems(resource: Resource) -> list[str]:
@@ -390,7 +390,12 @@ def _parameter_problems(resource: Resource) -> list[str]:
     name = str(reveal(inputs.get("name")) or resource["name"])
     kind = inputs.get("type")
     value, insecure = inputs.get("value"), inputs.get("insecureValue")
-    sensitive = kind == "SecureString" or _says_secret(name) or _secret_kind(reveal(value)) or _secret_kind(insecure)
+    sensitive = (
+        kind == "SecureString"
+        or _says_secret(name)
+        or _secret_kind(reveal(value)) is not None
+        or _secret_kind(reveal(insecure)) is not None
+    )
     if not sensitive:
         return []
     problems = []
