@@ -2,12 +2,22 @@
 
 A resource is a plain dict: ``{"type", "name", "urn", "id", "inputs", "parent", "provider"}``, where
 ``inputs`` are the resource's input properties in Pulumi's wire form (camelCase keys; a provider's object
-inputs arrive as JSON strings). The test suite feeds it the resources captured under Pulumi's mocks; the
-policy pack (a later issue) adapts ``pulumi_policy`` arguments to the same shape. One implementation, many
-callers.
+inputs arrive as JSON strings; a Pulumi secret is the wire marker ``{SECRET_SIGNATURE_KEY: SECRET_SIGNATURE,
+"value": ...}``), ``parent`` is the parent's URN and ``provider`` the provider reference
+``<provider URN>::<provider ID>`` (the ID may be empty where it is not known). Two thin adapters build these
+dicts: the test suite from the resources captured under Pulumi's mocks (infra/evaluate.py), the CrossGuard
+policy pack from ``pulumi_policy``'s arguments (policy/pack.py). One implementation, two callers.
 
 Per-resource rules take one resource and return messages; stack rules take all resources and return
-``Violation``s. ``check_all`` runs both kinds.
+``Violation``s. ``RULES`` lists every rule with its name, description and category; cost rules are advisory,
+every other rule is mandatory. ``check_all`` runs them all.
+
+Secretness. Under the mocks a Pulumi secret keeps its wire marker, so rules can tell a secret from plain text.
+``pulumi_policy`` (1.21) removes the marker before a policy sees the value (pulumi/pulumi-policy#241; the
+CrossGuard FAQ says policies see secrets decrypted), so the pack marks as secret only the properties the
+resource declares secret (``additionalSecretOutputs``, which pulumi-aws sets for a secret version's
+``secretString`` and a parameter's ``value``). The rule that depends on secretness is written so the
+difference can only make the pack more lenient, never stricter: see ``no_plaintext_secrets``.
 """
 
 from __future__ import annotations
@@ -17,7 +27,8 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import pairwise
+from typing import Any, Literal
 
 Resource = Mapping[str, Any]
 
@@ -90,6 +101,8 @@ class Violation:
     rule: str
     resource: str
     message: str
+    # Where the policy pack reports it; "" for a stack-wide finding.
+    urn: str = ""
 
     def __str__(self) -> str:
         return f"[{self.rule}] {self.resource}: {self.message}"
@@ -101,7 +114,8 @@ class Violation:
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
-    return list(value) if isinstance(value, list | tuple) else [value]
+    # Any sequence but text: the policy pack hands over pulumi_policy's read-only list proxies.
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str | bytes) else [value]
 
 
 def _as_json(value: Any) -> Any:
@@ -112,6 +126,27 @@ def _as_json(value: Any) -> Any:
         except json.JSONDecodeError:
             return None
     return value
+
+
+# Pulumi's wire form of a secret (pulumi/sdk/go/common/resource/properties.go): a map carrying this signature.
+# Type signatures, not secrets.
+SECRET_SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105
+SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
+
+
+def is_secret(value: Any) -> bool:
+    """Whether a value is a Pulumi secret (carries the wire marker)."""
+    return isinstance(value, Mapping) and value.get(SECRET_SIGNATURE_KEY) == SECRET_SIGNATURE
+
+
+def as_secret(value: Any) -> dict[str, Any]:
+    """``value`` in Pulumi's wire form of a secret."""
+    return {SECRET_SIGNATURE_KEY: SECRET_SIGNATURE, "value": value}
+
+
+def reveal(value: Any) -> Any:
+    """The value inside a Pulumi secret; any other value as it is."""
+    return value.get("value") if is_secret(value) else value
 
 
 def _field_values(inputs: Mapping[str, Any], path: str) -> Iterator[Any]:
@@ -258,13 +293,286 @@ def database_encrypted_and_private(resource: Resource) -> list[str]:
     return problems
 
 
-RESOURCE_RULES: Mapping[str, Callable[[Resource], list[str]]] = {
-    "iam-no-wildcard-actions": iam_no_wildcard_actions,
-    "iam-resource-star-only-where-required": iam_resource_star_only_where_required,
-    "log-group-retention": log_group_has_retention,
-    "sg-no-world-ingress": security_group_no_world_ingress,
-    "rds-encrypted-private": database_encrypted_and_private,
+# Words that make a name say "this is a secret"; a trailing qualifier says it names or points at one instead.
+_SECRET_WORDS = frozenset(
+    {
+        *("secret", "secrets", "token", "tokens", "password", "passwords", "passwd", "passphrase"),
+        *("apikey", "credential", "credentials"),
+    }
+)
+_SECRET_WORD_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key")})
+_REFERENCE_QUALIFIERS = frozenset({"arn", "arns", "name", "names", "id", "ids", "table", "ttl", "seconds", "header"})
+_NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+# A reference to a secret kept elsewhere: a Secrets Manager secret or SSM parameter ARN (CodeBuild and ECS
+# allow a ":json-key" suffix, which the pattern accepts).
+_SECRET_REFERENCE = re.compile(r"^arn:aws[a-z-]*:(secretsmanager|ssm):")
+# Values that are secrets whatever their name says. Few and specific, so an ordinary value never matches.
+_SECRET_VALUE_PATTERNS: Mapping[str, re.Pattern[str]] = {
+    "a Slack token": re.compile(r"\bxox[abposre]-[0-9A-Za-z-]{10,}"),
+    "a Slack webhook URL": re.compile(r"https://hooks\.slack\.com/(services|workflows|triggers)/\S+"),
+    "an AWS access key ID": re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "a private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "a GitHub token": re.compile(r"\b(gh[pousr]_[0-9A-Za-z]{36,}|github_pat_[0-9A-Za-z_]{22,})"),
+    "a password inside a URL": re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),
 }
+_LAMBDA_FUNCTION = "aws:lambda/function:Function"
+_CODEBUILD_PROJECT = "aws:codebuild/project:Project"
+_ECS_TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+_SSM_PARAMETER = "aws:ssm/parameter:Parameter"
+_SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"  # noqa: S105 - a resource type
+
+
+def _says_secret(name: str) -> bool:
+    """Whether a variable or parameter name says it holds a secret (``SLACK_TOKEN``, ``dbPassword``, ``api-key``)
+    rather than naming or pointing at one (``SLACK_TOKEN_SECRET_ARN``, ``TOKEN_TABLE``)."""
+    words = [w.lower() for w in _NAME_WORDS.findall(name)]
+    if not words or words[-1] in _REFERENCE_QUALIFIERS:
+        return False
+    return any(w in _SECRET_WORDS for w in words) or any(pair in _SECRET_WORD_PAIRS for pair in pairwise(words))
+
+
+def _secret_kind(value: Any) -> str | None:
+    """What secret a value looks like ("a Slack token"), or None."""
+    if not isinstance(value, str):
+        return None
+    return next((kind for kind, pattern in _SECRET_VALUE_PATTERNS.items() if pattern.search(value)), None)
+
+
+def _environment(resource: Resource) -> list[tuple[str, Any]]:
+    """The plain-text environment variables a compute resource passes: (name, value) pairs."""
+    inputs = resource.get("inputs") or {}
+    if resource["type"] == _LAMBDA_FUNCTION:
+        environment = reveal(inputs.get("environment"))
+        variables = reveal(environment.get("variables")) if isinstance(environment, Mapping) else None
+        return [(str(k), v) for k, v in variables.items()] if isinstance(variables, Mapping) else []
+    if resource["type"] == _CODEBUILD_PROJECT:
+        environment = reveal(inputs.get("environment"))
+        entries = _as_list(environment.get("environmentVariables")) if isinstance(environment, Mapping) else []
+        # SECRETS_MANAGER and PARAMETER_STORE values are references that CodeBuild resolves at build time.
+        return [
+            (str(e.get("name")), e.get("value"))
+            for e in map(reveal, entries)
+            if isinstance(e, Mapping) and e.get("type", "PLAINTEXT") == "PLAINTEXT"
+        ]
+    if resource["type"] == _ECS_TASK_DEFINITION:
+        containers = _as_json(reveal(inputs.get("containerDefinitions")))
+        # "secrets" entries are valueFrom references that ECS resolves when the task starts.
+        return [
+            (str(e.get("name")), e.get("value"))
+            for container in _as_list(containers)
+            if isinstance(container, Mapping)
+            for e in _as_list(container.get("environment"))
+            if isinstance(e, Mapping)
+        ]
+    return []
+
+
+def _environment_problems(resource: Resource) -> list[str]:
+    findings = []
+    for name, raw in _environment(resource):
+        value = reveal(raw)
+        kind = _secret_kind(value)
+        if kind:
+            findings.append(f"environment variable {name} holds what looks like {kind}")
+        elif _says_secret(name) and value not in (None, "") and not _SECRET_REFERENCE.match(str(value)):
+            findings.append(f"environment variable {name} is named like a secret but holds a value, not an ARN")
+    if not findings:
+        return []
+    return [
+        f"{'; '.join(findings)}. Keep secrets in Secrets Manager and pass the secret's ARN (the code reads it at run "
+        "time); a Pulumi secret does not help here, AWS shows environment variables in plain text to anyone who "
+        "can read the configuration"
+    ]
+
+
+def _parameter_problems(resource: Resource) -> list[str]:
+    inputs = resource.get("inputs") or {}
+    name = str(reveal(inputs.get("name")) or resource["name"])
+    kind = inputs.get("type")
+    value, insecure = inputs.get("value"), inputs.get("insecureValue")
+    sensitive = (
+        kind == "SecureString"
+        or _says_secret(name)
+        or _secret_kind(reveal(value)) is not None
+        or _secret_kind(reveal(insecure)) is not None
+    )
+    if not sensitive:
+        return []
+    problems = []
+    if kind != "SecureString":
+        problems.append(f"parameter {name} holds a secret: make it type SecureString (KMS-encrypted)")
+    if insecure is not None:
+        problems.append(f"parameter {name} uses insecureValue, which is shown in plain text in plans and state")
+    if value is not None and not is_secret(value):
+        problems.append(
+            f"parameter {name}: value is not a Pulumi secret, so it is stored in plain text in the stack's state; "
+            "pass pulumi.Output.secret(...) or config.require_secret(...)"
+        )
+    return problems
+
+
+def _secret_version_problems(resource: Resource) -> list[str]:
+    inputs = resource.get("inputs") or {}
+    return [
+        f"{field} is not a Pulumi secret, so it is stored in plain text in the stack's state; pass "
+        "pulumi.Output.secret(...), config.require_secret(...) or a generated password's result"
+        for field in ("secretString", "secretBinary")
+        if inputs.get(field) is not None and not is_secret(inputs.get(field))
+    ]
+
+
+def no_plaintext_secrets(resource: Resource) -> list[str]:
+    """No secret in plain text: not in environment variables (Lambda, CodeBuild, ECS), and only as a Pulumi secret in
+    an SSM SecureString parameter or a Secrets Manager secret version.
+
+    Environment variables are judged by their names and values alone: a Pulumi secret there is still shown in
+    plain text by AWS, so the rule is the same under the mocks and in the policy pack. Parameter and secret
+    version values must be Pulumi secrets so the stack's state encrypts them; the pack can only see the
+    properties the resource declares secret (see the module docstring), so there it is as lenient as it must be.
+    Messages never repeat a value.
+    """
+    if resource["type"] == _SSM_PARAMETER:
+        return _parameter_problems(resource)
+    if resource["type"] == _SECRET_VERSION:
+        return _secret_version_problems(resource)
+    return _environment_problems(resource)
+
+
+_ECR_REPOSITORY = "aws:ecr/repository:Repository"
+
+
+def ecr_immutable_and_scanned(resource: Resource) -> list[str]:
+    """Image tags cannot be overwritten (a deployed tag always names the same image) and images are scanned for
+    vulnerabilities when pushed."""
+    if resource["type"] != _ECR_REPOSITORY:
+        return []
+    inputs = resource.get("inputs") or {}
+    problems = []
+    if inputs.get("imageTagMutability") != "IMMUTABLE":
+        problems.append("imageTagMutability is not IMMUTABLE: a pushed tag could be overwritten with another image")
+    scanning = inputs.get("imageScanningConfiguration")
+    if not (isinstance(scanning, Mapping) and scanning.get("scanOnPush") is True):
+        problems.append("imageScanningConfiguration.scanOnPush is not true: images are not scanned when pushed")
+    return problems
+
+
+_STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+_LOG_LEVELS = ("ALL", "ERROR", "FATAL")
+# The Lambda service's own transient errors (the function may not have run): AWS's best practice is to retry them
+# (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
+LAMBDA_TRANSIENT_ERRORS: tuple[str, ...] = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+)
+# Error names a retrier may use that also match the errors above.
+_RETRY_WILDCARDS = ("States.ALL", "States.TaskFailed")
+
+
+def state_machine_logs_and_traces(resource: Resource) -> list[str]:
+    """Every state machine logs its executions to CloudWatch Logs and traces them with X-Ray."""
+    if resource["type"] != _STATE_MACHINE:
+        return []
+    inputs = resource.get("inputs") or {}
+    problems = []
+    logging_ = inputs.get("loggingConfiguration")
+    logging_ = logging_ if isinstance(logging_, Mapping) else {}
+    if logging_.get("level") not in _LOG_LEVELS or not logging_.get("logDestination"):
+        problems.append(
+            f"loggingConfiguration needs a level ({', '.join(_LOG_LEVELS)}) and a logDestination log group: "
+            "without them a failed run leaves no record"
+        )
+    tracing = inputs.get("tracingConfiguration")
+    if not (isinstance(tracing, Mapping) and tracing.get("enabled") is True):
+        problems.append("tracingConfiguration.enabled is not true: runs are not traced with X-Ray")
+    return problems
+
+
+def _definition_states(resource: Resource) -> tuple[list[tuple[str, Mapping[str, Any]]], list[str]]:
+    """Every state of a state machine's definition, nested ones included, as (name, state); or the problem."""
+    if resource["type"] != _STATE_MACHINE:
+        return [], []
+    definition = _as_json(reveal((resource.get("inputs") or {}).get("definition")))
+    if not isinstance(definition, Mapping):
+        return [], ["definition is not a JSON object (Amazon States Language): it cannot be checked"]
+    found: list[tuple[str, Mapping[str, Any]]] = []
+    todo = [definition]
+    while todo:
+        states = todo.pop().get("States")
+        for name, state in states.items() if isinstance(states, Mapping) else ():
+            if not isinstance(state, Mapping):
+                continue
+            found.append((str(name), state))
+            todo.extend(b for b in _as_list(state.get("Branches")) if isinstance(b, Mapping))
+            todo.extend(state[k] for k in ("Iterator", "ItemProcessor") if isinstance(state.get(k), Mapping))
+    return found, []
+
+
+# The Lambda service integration (lambda:invoke, .waitForTaskToken included) or a function ARN (the older form).
+_LAMBDA_TASK_RESOURCE = re.compile(r"^arn:aws[a-z-]*:(states:::lambda:invoke|lambda:)")
+
+
+def _is_lambda_task(state: Mapping[str, Any]) -> bool:
+    resource = state.get("Resource")
+    is_task = state.get("Type") == "Task" and isinstance(resource, str)
+    return is_task and _LAMBDA_TASK_RESOURCE.match(resource) is not None
+
+
+def _retried(state: Mapping[str, Any]) -> set[str]:
+    retried: set[str] = set()
+    for retrier in _as_list(state.get("Retry")):
+        # MaxAttempts defaults to 3; 0 means "never retry".
+        if isinstance(retrier, Mapping) and retrier.get("MaxAttempts", 3) != 0:
+            retried.update(str(e) for e in _as_list(retrier.get("ErrorEquals")))
+    return retried
+
+
+def state_machine_lambda_tasks_retry(resource: Resource) -> list[str]:
+    """Every Lambda task of a state machine retries the Lambda service's transient errors, so a passing hiccup of
+    the service does not fail a whole run."""
+    states, problems = _definition_states(resource)
+    for name, state in states:
+        if not _is_lambda_task(state):
+            continue
+        retried = _retried(state)
+        if any(wildcard in retried for wildcard in _RETRY_WILDCARDS):
+            continue
+        missing = [error for error in LAMBDA_TRANSIENT_ERRORS if error not in retried]
+        if missing:
+            problems.append(f"Lambda task {name!r} does not retry {', '.join(missing)}")
+    return problems
+
+
+def state_machine_approval_times_out(resource: Resource) -> list[str]:
+    """Every callback task (``.waitForTaskToken``: the approval) has a timeout; without one a run waits for an
+    answer for a year."""
+    states, problems = _definition_states(resource)
+    for name, state in states:
+        if state.get("Type") != "Task" or not str(state.get("Resource", "")).endswith(".waitForTaskToken"):
+            continue
+        if "TimeoutSecondsPath" in state:
+            continue
+        timeout = state.get("TimeoutSeconds")
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 1:
+            problems.append(f"callback task {name!r} has no TimeoutSeconds: a run would wait a year for an answer")
+    return problems
+
+
+_NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+_AWSX_VPC = "awsx:ec2:Vpc"
+
+
+def no_nat_gateway(resource: Resource) -> list[str]:
+    """No NAT gateway: each bills by the hour and per GB processed even when idle; private subnets reach AWS
+    services through VPC endpoints instead."""
+    if resource["type"] == _NAT_GATEWAY:
+        return ["a NAT gateway bills by the hour and per GB processed: reach AWS services through VPC endpoints"]
+    if resource["type"] == _AWSX_VPC:
+        strategy = (resource.get("inputs") or {}).get("natGateways")
+        # awsx creates one NAT gateway per availability zone unless told otherwise.
+        if not (isinstance(strategy, Mapping) and strategy.get("strategy") == "None"):
+            return ['this awsx VPC creates NAT gateways: set nat_gateways strategy "None" and use VPC endpoints']
+    return []
 
 
 # ---------------------------------------------------------------------------------------- stack rules
@@ -307,7 +615,7 @@ def s3_buckets_are_protected(resources: Sequence[Resource]) -> list[Violation]:
     violations = []
     for bucket in (r for r in resources if r["type"] in _BUCKET_TYPES):
         keys = _bucket_keys(bucket)
-        label = _label(bucket)
+        label, urn = _label(bucket), str(bucket.get("urn") or "")
         blocks = _for_bucket(resources, [_PUBLIC_ACCESS_BLOCK], keys)
         if not any(all((b.get("inputs") or {}).get(f) is True for f in _PUBLIC_ACCESS_FLAGS) for b in blocks):
             violations.append(
@@ -315,10 +623,11 @@ def s3_buckets_are_protected(resources: Sequence[Resource]) -> list[Violation]:
                     "s3-public-access-block",
                     label,
                     f"needs a public-access block with {', '.join(_PUBLIC_ACCESS_FLAGS)} true",
+                    urn,
                 )
             )
         if not _for_bucket(resources, _ENCRYPTION_TYPES, keys):
-            violations.append(Violation("s3-encryption", label, "needs a server-side encryption configuration"))
+            violations.append(Violation("s3-encryption", label, "needs a server-side encryption configuration", urn))
         if not any(_is_tls_only(p) for p in _for_bucket(resources, [_BUCKET_POLICY], keys)):
             violations.append(
                 Violation(
@@ -326,13 +635,15 @@ def s3_buckets_are_protected(resources: Sequence[Resource]) -> list[Violation]:
                     label,
                     "needs a bucket policy that denies s3:* to everyone when aws:SecureTransport is false, "
                     "on the bucket and its objects",
+                    urn,
                 )
             )
     return violations
 
 
-def _provider_reference(provider: Resource) -> str:
-    return f"{provider.get('urn')}::{provider.get('id')}"
+def _provider_urn(reference: Any) -> str:
+    """The provider URN in a provider reference ``<URN>::<ID>``."""
+    return str(reference).rsplit("::", 1)[0] if reference else ""
 
 
 def _missing_default_tags(provider: Resource) -> list[str]:
@@ -348,36 +659,151 @@ def _missing_default_tags(provider: Resource) -> list[str]:
 def resources_are_tagged(resources: Sequence[Resource]) -> list[Violation]:
     """Tags are set once, as the AWS provider's default tags, and every AWS resource uses that provider."""
     violations = []
-    providers = {_provider_reference(p): p for p in resources if p["type"] == _AWS_PROVIDER}
-    for provider in providers.values():
+    # Matched by URN: the pack never sees provider IDs.
+    providers = {str(p.get("urn")): p for p in resources if p["type"] == _AWS_PROVIDER}
+    for urn, provider in providers.items():
         missing = _missing_default_tags(provider)
         if missing:
-            violations.append(Violation("tags", _label(provider), f"default tags lack {', '.join(missing)}"))
+            violations.append(Violation("tags", _label(provider), f"default tags lack {', '.join(missing)}", urn))
     for resource in resources:
         if not resource["type"].startswith("aws:"):
             continue
-        if resource.get("provider") not in providers:
+        if _provider_urn(resource.get("provider")) not in providers:
             violations.append(
                 Violation(
                     "tags",
                     _label(resource),
                     "is not created through the stack's tagged AWS provider (pass it through the component's "
                     "providers option)",
+                    str(resource.get("urn") or ""),
                 )
             )
     return violations
 
 
+# ------------------------------------------------------------------------------------------- the rule set
+
+Category = Literal["security", "reliability", "governance", "cost"]
+Enforcement = Literal["mandatory", "advisory"]
+
+
+@dataclass(frozen=True)
+class _RuleInfo:
+    name: str
+    description: str
+    category: Category
+
+    @property
+    def enforcement(self) -> Enforcement:
+        """The default level: a cost rule warns, every other rule blocks. The pack's config can change either."""
+        return "advisory" if self.category == "cost" else "mandatory"
+
+
+@dataclass(frozen=True)
+class ResourceRule(_RuleInfo):
+    check: Callable[[Resource], list[str]]
+
+
+@dataclass(frozen=True)
+class StackRule(_RuleInfo):
+    check: Callable[[Sequence[Resource]], list[Violation]]
+
+
+RULES: tuple[ResourceRule | StackRule, ...] = (
+    ResourceRule(
+        "iam-no-wildcard-actions",
+        "IAM policies grant named actions only: no '*', 'service:*', 'service:Get*' or NotAction in an Allow.",
+        "security",
+        iam_no_wildcard_actions,
+    ),
+    ResourceRule(
+        "iam-resource-star-only-where-required",
+        'IAM identity policies use Resource "*" only for actions AWS cannot scope to a resource (the allow-list).',
+        "security",
+        iam_resource_star_only_where_required,
+    ),
+    ResourceRule(
+        "sg-no-world-ingress",
+        "No security group admits 0.0.0.0/0 or ::/0.",
+        "security",
+        security_group_no_world_ingress,
+    ),
+    ResourceRule(
+        "rds-encrypted-private",
+        "Databases (Aurora included) encrypt their storage and are not publicly accessible.",
+        "security",
+        database_encrypted_and_private,
+    ),
+    ResourceRule(
+        "no-plaintext-secrets",
+        "No secret in plain text: none in environment variables; SSM parameters and secret versions hold Pulumi "
+        "secrets.",
+        "security",
+        no_plaintext_secrets,
+    ),
+    ResourceRule(
+        "ecr-immutable-scan-on-push",
+        "ECR repositories have immutable tags and scan images on push.",
+        "security",
+        ecr_immutable_and_scanned,
+    ),
+    ResourceRule(
+        "sfn-logging-tracing",
+        "State machines log executions to CloudWatch Logs and trace them with X-Ray.",
+        "security",
+        state_machine_logs_and_traces,
+    ),
+    ResourceRule(
+        "sfn-lambda-retries",
+        "State machine Lambda tasks retry the Lambda service's transient errors.",
+        "reliability",
+        state_machine_lambda_tasks_retry,
+    ),
+    ResourceRule(
+        "sfn-approval-timeout",
+        "State machine callback tasks (the approval) have a timeout.",
+        "reliability",
+        state_machine_approval_times_out,
+    ),
+    ResourceRule(
+        "log-group-retention",
+        "Log groups expire their events instead of keeping (and billing) them forever.",
+        "cost",
+        log_group_has_retention,
+    ),
+    ResourceRule(
+        "no-nat-gateway",
+        "No NAT gateway: private subnets reach AWS services through VPC endpoints.",
+        "cost",
+        no_nat_gateway,
+    ),
+    StackRule(
+        "s3-buckets-protected",
+        "Every S3 bucket has a full public-access block, server-side encryption and a TLS-only bucket policy.",
+        "security",
+        s3_buckets_are_protected,
+    ),
+    StackRule(
+        "tags",
+        "Every AWS resource is created through the AWS provider whose default tags name project, stack, model and "
+        "managed-by.",
+        "governance",
+        resources_are_tagged,
+    ),
+)
+
+RESOURCE_RULES: Mapping[str, Callable[[Resource], list[str]]] = {
+    rule.name: rule.check for rule in RULES if isinstance(rule, ResourceRule)
+}
 STACK_RULES: Mapping[str, Callable[[Sequence[Resource]], list[Violation]]] = {
-    "s3-buckets-protected": s3_buckets_are_protected,
-    "tags": resources_are_tagged,
+    rule.name: rule.check for rule in RULES if isinstance(rule, StackRule)
 }
 
 
 def check_all(resources: Sequence[Resource]) -> list[Violation]:
     """Every rule over every resource; an empty list means the stack passes."""
     violations = [
-        Violation(rule, _label(resource), message)
+        Violation(rule, _label(resource), message, str(resource.get("urn") or ""))
         for resource in resources
         for rule, check in RESOURCE_RULES.items()
         for message in check(resource)

@@ -285,3 +285,276 @@ class TestCheckAll:
         ]
         found = {v.rule for v in rules.check_all(resources)}
         assert {"log-group-retention", "iam-no-wildcard-actions", "iam-resource-star-only-where-required"} <= found
+
+
+def lambda_function(name: str = "fn", **variables) -> dict:
+    return resource("aws:lambda/function:Function", name, environment={"variables": variables})
+
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:app/slack-AbCdEf"
+# Built from parts so the repository holds nothing a secret scanner would flag.
+SLACK_TOKEN = "xoxb-" + "1234567890-abcdefghij"
+
+
+class TestNoPlaintextSecrets:
+    @pytest.mark.parametrize("name", ["SLACK_TOKEN", "dbPassword", "API_KEY", "apiKey", "client-secret", "PASSWD"])
+    def test_variable_named_like_a_secret_holding_a_value_fails(self, name):
+        found = rules.no_plaintext_secrets(lambda_function(**{name: "hunter2-but-longer"}))
+        assert found and name in found[0] and "not an ARN" in found[0]
+        assert not any("hunter2" in p for p in found), "a message must never repeat the value"
+
+    def test_value_that_looks_like_a_token_fails_whatever_its_name(self):
+        found = rules.no_plaintext_secrets(lambda_function(CHANNEL_CONFIG=SLACK_TOKEN))
+        assert found and "a Slack token" in found[0]
+        assert not any(SLACK_TOKEN in p for p in found)
+
+    @pytest.mark.parametrize(
+        ("value", "kind"),
+        [
+            ("mysql://mlflow:s3cr3t@db.internal:3306/mlflow", "a password inside a URL"),
+            ("AKIA" + "ABCDEFGHIJKLMNOP", "an AWS access key ID"),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMII...", "a private key"),
+            ("https://hooks.slack.com/services/T000/B000/XXXX", "a Slack webhook URL"),
+        ],
+    )
+    def test_other_secret_shapes_fail(self, value, kind):
+        found = rules.no_plaintext_secrets(lambda_function(SETTING=value))
+        assert found and kind in found[0]
+
+    def test_a_pulumi_secret_in_an_environment_variable_still_fails(self):
+        # AWS shows the environment in plain text to anyone who can read the function's configuration.
+        found = rules.no_plaintext_secrets(lambda_function(SLACK_TOKEN=rules.as_secret(SLACK_TOKEN)))
+        assert found and "Slack token" in found[0]
+
+    def test_references_and_ordinary_values_pass(self):
+        function = lambda_function(
+            SLACK_BOT_TOKEN_SECRET_ARN=SECRET_ARN,
+            SLACK_SIGNING_SECRET_ARN=rules.as_secret(SECRET_ARN),
+            APPROVALS_TABLE="approvals",
+            TOKEN_TABLE="tokens",
+            MLFLOW_UI_URL="https://abc.execute-api.eu-west-1.amazonaws.com",
+            APPROVAL_TIMEOUT_SECONDS="86400",
+        )
+        assert rules.no_plaintext_secrets(function) == []
+
+    def test_codebuild_plaintext_password_fails_and_a_secrets_manager_reference_passes(self):
+        def project(type_: str, value: str) -> dict:
+            variable = {"name": "MLFLOW_TRACKING_PASSWORD", "type": type_, "value": value}
+            return resource("aws:codebuild/project:Project", environment={"environmentVariables": [variable]})
+
+        assert rules.no_plaintext_secrets(project("PLAINTEXT", "hunter2"))
+        assert rules.no_plaintext_secrets(project("SECRETS_MANAGER", f"{SECRET_ARN}:password")) == []
+
+    def test_ecs_environment_password_fails_and_injected_secret_passes(self):
+        def task(environment: list[dict], secrets: list[dict]) -> dict:
+            containers = [{"name": "app", "environment": environment, "secrets": secrets}]
+            return resource("aws:ecs/taskDefinition:TaskDefinition", containerDefinitions=json.dumps(containers))
+
+        assert rules.no_plaintext_secrets(task([{"name": "DB_PASSWORD", "value": "hunter2"}], []))
+        injected = task([{"name": "DB_HOST", "value": "db"}], [{"name": "DB_PASSWORD", "valueFrom": SECRET_ARN}])
+        assert rules.no_plaintext_secrets(injected) == []
+
+    def test_secret_parameter_must_be_a_secure_string_holding_a_pulumi_secret(self):
+        def parameter(**inputs) -> dict:
+            found = resource("aws:ssm/parameter:Parameter", "p")
+            found["inputs"].update(inputs)  # the input "name" would clash with resource()'s own
+            return found
+
+        plain_type = rules.no_plaintext_secrets(parameter(name="/app/db-password", type="String", value="x"))
+        assert any("SecureString" in p for p in plain_type)
+        not_secret = rules.no_plaintext_secrets(parameter(name="/app/setting", type="SecureString", value="x"))
+        assert not_secret and "not a Pulumi secret" in not_secret[0]
+        insecure = rules.no_plaintext_secrets(parameter(name="/app/x", type="SecureString", insecureValue=SLACK_TOKEN))
+        assert any("insecureValue" in p for p in insecure)
+        good = parameter(name="/app/db-password", type="SecureString", value=rules.as_secret("x"))
+        ordinary = parameter(name="/app/log-level", type="String", value="INFO")
+        assert rules.no_plaintext_secrets(good) == rules.no_plaintext_secrets(ordinary) == []
+
+    def test_secret_version_must_hold_a_pulumi_secret(self):
+        version = "aws:secretsmanager/secretVersion:SecretVersion"
+        found = rules.no_plaintext_secrets(resource(version, secretId="s", secretString='{"password": "x"}'))
+        assert found and found[0].startswith("secretString is not a Pulumi secret")
+        binary = rules.no_plaintext_secrets(resource(version, secretId="s", secretBinary="eA=="))
+        assert binary and binary[0].startswith("secretBinary")
+        assert rules.no_plaintext_secrets(resource(version, secretString=rules.as_secret("x"))) == []
+
+    def test_secret_helpers_round_trip(self):
+        assert rules.is_secret(rules.as_secret("x")) and rules.reveal(rules.as_secret("x")) == "x"
+        assert not rules.is_secret("x") and rules.reveal("x") == "x"
+
+
+REPOSITORY = "aws:ecr/repository:Repository"
+
+
+class TestEcr:
+    def test_mutable_or_unscanned_repository_fails(self):
+        assert len(rules.ecr_immutable_and_scanned(resource(REPOSITORY))) == 2
+        mutable = resource(REPOSITORY, imageTagMutability="MUTABLE", imageScanningConfiguration={"scanOnPush": True})
+        assert ["IMMUTABLE" in p for p in rules.ecr_immutable_and_scanned(mutable)] == [True]
+        unscanned = resource(
+            REPOSITORY, imageTagMutability="IMMUTABLE", imageScanningConfiguration={"scanOnPush": False}
+        )
+        assert ["scanOnPush" in p for p in rules.ecr_immutable_and_scanned(unscanned)] == [True]
+
+    def test_immutable_scanned_repository_passes(self):
+        good = resource(REPOSITORY, imageTagMutability="IMMUTABLE", imageScanningConfiguration={"scanOnPush": True})
+        assert rules.ecr_immutable_and_scanned(good) == []
+
+
+STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
+LAMBDA_SERVICE_RETRY = {
+    "ErrorEquals": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"],
+    "IntervalSeconds": 2,
+    "BackoffRate": 2,
+    "MaxAttempts": 5,
+}
+FUNCTION_ARN = "arn:aws:lambda:eu-west-1:111111111111:function:notify"
+
+
+def lambda_state(retry: list | None = None, **extra) -> dict:
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": FUNCTION_ARN, "Payload.$": "$"},
+        "TimeoutSeconds": 60,
+        "End": True,
+        **extra,
+    }
+    if retry is not None:
+        state["Retry"] = retry
+    return state
+
+
+def approval_state(**extra) -> dict:
+    return lambda_state(
+        [LAMBDA_SERVICE_RETRY],
+        Resource="arn:aws:states:::lambda:invoke.waitForTaskToken",
+        Parameters={"FunctionName": FUNCTION_ARN, "Payload": {"token.$": "$$.Task.Token"}},
+        **extra,
+    )
+
+
+def state_machine(states: dict, **inputs) -> dict:
+    inputs.setdefault(
+        "loggingConfiguration",
+        {"level": "ALL", "includeExecutionData": False, "logDestination": "arn:aws:logs:eu-west-1:1:log-group:x:*"},
+    )
+    inputs.setdefault("tracingConfiguration", {"enabled": True})
+    definition = json.dumps({"StartAt": next(iter(states)), "States": states})
+    return resource(STATE_MACHINE, definition=definition, **inputs)
+
+
+class TestStateMachineLoggingAndTracing:
+    @pytest.mark.parametrize(
+        "logging_", [None, {"level": "OFF", "logDestination": "arn:x"}, {"level": "ALL", "logDestination": ""}]
+    )
+    def test_without_logs_fails(self, logging_):
+        machine = state_machine({"A": lambda_state([LAMBDA_SERVICE_RETRY])}, loggingConfiguration=logging_)
+        found = rules.state_machine_logs_and_traces(machine)
+        assert found and "loggingConfiguration" in found[0]
+
+    def test_without_tracing_fails(self):
+        machine = state_machine({"A": lambda_state([LAMBDA_SERVICE_RETRY])}, tracingConfiguration={"enabled": False})
+        assert ["X-Ray" in p for p in rules.state_machine_logs_and_traces(machine)] == [True]
+
+    def test_logged_and_traced_passes(self):
+        assert rules.state_machine_logs_and_traces(state_machine({"A": lambda_state([LAMBDA_SERVICE_RETRY])})) == []
+
+
+class TestStateMachineLambdaRetries:
+    def test_lambda_task_without_retry_fails(self):
+        found = rules.state_machine_lambda_tasks_retry(state_machine({"Notify": lambda_state()}))
+        assert found == [
+            "Lambda task 'Notify' does not retry Lambda.ServiceException, Lambda.AWSLambdaException, "
+            "Lambda.SdkClientException"
+        ]
+
+    def test_partial_or_disabled_retry_fails(self):
+        partial = lambda_state([{"ErrorEquals": ["Lambda.ServiceException"], "MaxAttempts": 3}])
+        found = rules.state_machine_lambda_tasks_retry(state_machine({"A": partial}))
+        assert found and "Lambda.ServiceException" not in found[0] and "Lambda.SdkClientException" in found[0]
+        disabled = lambda_state([{**LAMBDA_SERVICE_RETRY, "MaxAttempts": 0}])
+        assert rules.state_machine_lambda_tasks_retry(state_machine({"A": disabled}))
+
+    def test_function_arn_task_and_nested_branches_are_checked(self):
+        legacy = {"Type": "Task", "Resource": FUNCTION_ARN, "TimeoutSeconds": 30, "End": True}
+        parallel = {"Type": "Parallel", "Branches": [{"StartAt": "Inner", "States": {"Inner": legacy}}], "End": True}
+        found = rules.state_machine_lambda_tasks_retry(state_machine({"Fan": parallel}))
+        assert found and "'Inner'" in found[0]
+
+    def test_retrying_lambda_errors_or_a_wildcard_passes(self):
+        first = lambda_state([LAMBDA_SERVICE_RETRY])
+        first.pop("End")
+        states = {"A": {**first, "Next": "B"}, "B": lambda_state([{"ErrorEquals": ["States.ALL"], "MaxAttempts": 2}])}
+        assert rules.state_machine_lambda_tasks_retry(state_machine(states)) == []
+
+    def test_other_tasks_need_no_lambda_retry(self):
+        build = {"Type": "Task", "Resource": "arn:aws:states:::codebuild:startBuild.sync", "End": True}
+        assert rules.state_machine_lambda_tasks_retry(state_machine({"Build": build})) == []
+
+    def test_unreadable_definition_fails(self):
+        machine = resource(STATE_MACHINE, definition="{not json")
+        assert rules.state_machine_lambda_tasks_retry(machine) == [
+            "definition is not a JSON object (Amazon States Language): it cannot be checked"
+        ]
+
+
+class TestApprovalTimeout:
+    def test_callback_task_without_timeout_fails(self):
+        approval = approval_state()
+        del approval["TimeoutSeconds"]
+        found = rules.state_machine_approval_times_out(state_machine({"Approval": approval}))
+        assert found == ["callback task 'Approval' has no TimeoutSeconds: a run would wait a year for an answer"]
+
+    def test_callback_task_with_zero_timeout_fails(self):
+        assert rules.state_machine_approval_times_out(state_machine({"Approval": approval_state(TimeoutSeconds=0)}))
+
+    def test_callback_task_with_a_timeout_passes(self):
+        assert rules.state_machine_approval_times_out(state_machine({"Approval": approval_state()})) == []
+        by_path = approval_state(TimeoutSecondsPath="$.approvalTimeout")
+        del by_path["TimeoutSeconds"]
+        assert rules.state_machine_approval_times_out(state_machine({"Approval": by_path})) == []
+
+    def test_plain_tasks_are_not_judged_by_this_rule(self):
+        plain = lambda_state([LAMBDA_SERVICE_RETRY])
+        del plain["TimeoutSeconds"]
+        assert rules.state_machine_approval_times_out(state_machine({"A": plain})) == []
+
+
+class TestNoNatGateway:
+    def test_nat_gateway_fails(self):
+        found = rules.no_nat_gateway(resource("aws:ec2/natGateway:NatGateway", subnetId="subnet-1"))
+        assert found and "VPC endpoints" in found[0]
+
+    def test_awsx_vpc_with_default_nat_gateways_fails(self):
+        assert rules.no_nat_gateway(resource("awsx:ec2:Vpc"))
+        assert rules.no_nat_gateway(resource("awsx:ec2:Vpc", natGateways={"strategy": "Single"}))
+
+    def test_awsx_vpc_without_nat_gateways_and_endpoints_pass(self):
+        assert rules.no_nat_gateway(resource("awsx:ec2:Vpc", natGateways={"strategy": "None"})) == []
+        assert rules.no_nat_gateway(resource("aws:ec2/vpcEndpoint:VpcEndpoint", vpcEndpointType="Gateway")) == []
+
+
+class TestRuleSet:
+    def test_names_are_unique_and_every_rule_is_described(self):
+        names = [rule.name for rule in rules.RULES]
+        assert len(names) == len(set(names))
+        assert all(rule.description.endswith(".") for rule in rules.RULES)
+
+    def test_cost_rules_advise_and_every_other_rule_blocks(self):
+        levels = {rule.name: rule.enforcement for rule in rules.RULES}
+        assert {name for name, level in levels.items() if level == "advisory"} == {
+            "no-nat-gateway",
+            "log-group-retention",
+        }
+        assert all(rule.enforcement == "mandatory" for rule in rules.RULES if rule.category == "security")
+
+    def test_check_all_names_the_resource_urn(self):
+        found = rules.check_all([provider(), resource("aws:ec2/natGateway:NatGateway", "nat")])
+        assert [(v.rule, v.urn) for v in found] == [("no-nat-gateway", "urn:nat")]
+
+    def test_provider_reference_without_an_id_matches_its_provider(self):
+        # The policy pack never sees provider IDs: it passes "<URN>::".
+        bucket = resource("aws:s3/bucket:Bucket", "b", bucket="b")
+        bucket["provider"] = f"{PROVIDER_URN}::"
+        assert rules.resources_are_tagged([provider(), bucket]) == []
