@@ -17,7 +17,8 @@ STATE_MACHINE = f"{PREFIX}-pipeline"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{TOOLING_ACCOUNT}:stateMachine:{STATE_MACHINE}"
 INFERENCE = f"{PREFIX}-inference"
 PIPELINE_FUNCTIONS = {
-    f"{PREFIX}-{name}" for name in ("start", "deploy", "promote", "request-approval", "slack-interactions", "notify")
+    f"{PREFIX}-{name}"
+    for name in ("start", "deploy", "promote", "request-approval", "slack-interactions", "notify", "deploy-lock")
 }
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 _EXPRESSION_ID = re.compile(r"^[a-z][A-Za-z0-9_]*$")
