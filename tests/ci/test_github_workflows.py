@@ -22,9 +22,7 @@ from tests.ci.pinned_actions import PINNED_ACTIONS
 
 BIN = Path(sys.executable).parent
 SHELLCHECK = BIN / "shellcheck"
-ACTIONLINT_CANDIDATES = (
-    BIN / "actionlint",
-)
+ACTIONLINT_CANDIDATES = (BIN / "actionlint",)
 
 
 def find_actionlint() -> Path | None:
