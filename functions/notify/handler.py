@@ -6,6 +6,9 @@
                     "slack": {"channel", "ts"} | null}
     failed     in  {"event": "failed", ..., "step", "outcome", "error": {"Error", "Cause"}, "run", "slack"}
                out {"channel", "ts", "threadTs", "parentUpdated"}
+    rolled_back in {"event": "rolled_back", "executionId", "modelName", "author", "environment", "deploy",
+                    "alias", "promote", "promoteError", "reason"}          (a manual rollback: python -m ops.rollback)
+               out {"channel", "ts"}
 
 Errors (``errorType``): NotifyInputError, NotifyConfigError, NotifyFailed (Slack did not take the message after
 bounded retries). The workflow catches all of them and carries on. The bot token is never logged.

@@ -9,6 +9,14 @@ a missing detail only makes the message say less, it never stops the report):
      "approval": {"decision", "approver", "approverName", ...}, "prod": <prod deploy output>, "run", "slack"}
     {"event": "failed", ..., "step", "outcome", "error": {"Error", "Cause"}, "run", "slack"}
 
+One more event comes from a person, not the workflow: ``python -m ops.rollback`` (``make rollback``) reports a
+manual rollback as one top-level message:
+
+    {"event": "rolled_back", "executionId": "manual-rollback-prod-20250201093000", "modelName", "author",
+     "environment": "stage" | "prod", "deploy": <the deploy function's rollback output>,
+     "alias": "staging" | "production", "promote": <the promote function's output> | null,
+     "promoteError": "<why the alias was not moved>" | null, "reason": "<free text>" | null}
+
 ``slack`` is the thread NotifyStarted returned, ``{"channel", "ts"}`` (the workflow passes ``$.slack.thread``),
 or null when NotifyStarted failed; ``{"thread": {...}}`` and ``run.slack.thread`` are read too. Details missing
 at the top level are looked up in ``run`` (``run.commit``, ``run.author``, ``run.build.modelVersion``,
@@ -25,7 +33,8 @@ from typing import Any
 
 from functions.notify.errors import NotifyConfigError, NotifyInputError
 
-EVENTS = ("started", "succeeded", "failed")
+EVENTS = ("started", "succeeded", "failed", "rolled_back")
+ENVIRONMENTS = ("stage", "prod")
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{8,}$")
 _TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
 _EXECUTION_ARN = re.compile(
@@ -98,6 +107,18 @@ class Thread:
 
 
 @dataclass(frozen=True)
+class Rollback:
+    """What a manual rollback did: the deploy function's output, and where MLflow's alias went or why it did not."""
+
+    environment: str
+    deploy: Mapping[str, Any]
+    alias: str | None = None
+    promote: Mapping[str, Any] = field(default_factory=dict)
+    promote_error: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class NotifyEvent:
     event: str
     execution_id: str
@@ -115,6 +136,7 @@ class NotifyEvent:
     step: str | None = None
     outcome: str | None = None
     error: Any = None
+    rollback: Rollback | None = None  # rolled_back only
 
     @property
     def short_commit(self) -> str | None:
@@ -172,6 +194,20 @@ def parse_thread(value: Any) -> Thread | None:
     return None
 
 
+def parse_rollback(event: Mapping[str, Any]) -> Rollback:
+    environment = event.get("environment")
+    if environment not in ENVIRONMENTS:
+        raise NotifyInputError(f"environment: expected one of {', '.join(ENVIRONMENTS)}, got {_shown(environment)}")
+    return Rollback(
+        environment=environment,
+        deploy=_mapping(event.get("deploy")),
+        alias=_text(event.get("alias"), limit=40),
+        promote=_mapping(event.get("promote")),
+        promote_error=_text(event.get("promoteError"), limit=1000),
+        reason=_text(event.get("reason"), limit=300),
+    )
+
+
 def parse_event(event: Any) -> NotifyEvent:
     if not isinstance(event, Mapping):
         raise NotifyInputError(f"event: expected a JSON object, got {type(event).__name__}")
@@ -205,4 +241,5 @@ def parse_event(event: Any) -> NotifyEvent:
         step=_text(event.get("step"), _get(run, "failure", "step"), limit=80),
         outcome=_text(event.get("outcome"), _get(run, "failure", "outcome"), limit=80),
         error=event.get("error") if event.get("error") is not None else _get(run, "failure", "error"),
+        rollback=parse_rollback(event) if kind == "rolled_back" else None,
     )

@@ -403,6 +403,7 @@ def test_the_token_is_never_logged_or_shown(slack_world: SlackWorld, capsys: pyt
         ({"event": "progress", "executionId": EXECUTION}, "event: expected one of started, succeeded, failed"),
         ({"event": "started"}, "executionId: missing"),
         ("started", "event: expected a JSON object"),
+        ({"event": "rolled_back", "executionId": "manual-1", "environment": "dev"}, "environment: expected one of"),
     ],
 )
 def test_an_event_the_workflow_does_not_send_is_refused(slack_world: SlackWorld, event: Any, message: str) -> None:
