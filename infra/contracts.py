@@ -27,6 +27,13 @@ class ToolingOutput(StrEnum):
     STATE_MACHINE_ARN = "stateMachineArn"
     SLACK_INTERACTIONS_URL = "slackInteractionsUrl"
     SOURCE_REPOSITORY_CLONE_URL = "sourceRepositoryCloneUrl"
+    # For the operations runbooks (README "Operations", python -m ops.rollback).
+    DEPLOY_FUNCTION_NAME = "deployFunctionName"
+    PROMOTE_FUNCTION_NAME = "promoteFunctionName"
+    NOTIFY_FUNCTION_NAME = "notifyFunctionName"
+    MLFLOW_DB_CLUSTER_IDENTIFIER = "mlflowDbClusterIdentifier"
+    MLFLOW_ARTIFACT_BUCKET_NAME = "mlflowArtifactBucketName"
+    TRAINING_DATA_BUCKET_NAME = "trainingDataBucketName"
 
 
 class EnvironmentOutput(StrEnum):

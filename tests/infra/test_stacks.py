@@ -99,6 +99,13 @@ def test_contract_splits_consumed_from_informational_outputs():
         "slackInteractionsUrl",
         "sourceRepositoryCloneUrl",
         "mlflowAdminSecretArn",
+        # The operations runbooks (README "Operations").
+        "deployFunctionName",
+        "promoteFunctionName",
+        "notifyFunctionName",
+        "mlflowDbClusterIdentifier",
+        "mlflowArtifactBucketName",
+        "trainingDataBucketName",
     }
 
 
