@@ -432,6 +432,7 @@ def test_the_clean_up_deletes_the_final_snapshots_and_scheduled_secrets_of_this_
     mine = (f"{CLUSTER}-final-0a1b2c3d", f"{CLUSTER}-3f2a1-final-11112222")  # the second: after a restore
     for snapshot in mine:
         rds.create_db_cluster_snapshot(DBClusterIdentifier=CLUSTER, DBClusterSnapshotIdentifier=snapshot)
+    rds.create_db_cluster_snapshot(DBClusterIdentifier=CLUSTER, DBClusterSnapshotIdentifier=SNAPSHOT)  # a backup
     rds.create_db_cluster_snapshot(DBClusterIdentifier="other-db", DBClusterSnapshotIdentifier="other-db-keep")
     scheduled = [secrets.create_secret(Name=f"{PREFIX}/slack/{k}-x", SecretString="s")["ARN"] for k in ("a", "b")]
     live = secrets.create_secret(Name=f"{PREFIX}/mlflow/admin-x", SecretString="s")["ARN"]
@@ -445,6 +446,6 @@ def test_the_clean_up_deletes_the_final_snapshots_and_scheduled_secrets_of_this_
         s["DBClusterSnapshotIdentifier"]
         for s in rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
     }
-    assert left == {"other-db-keep"}
+    assert left == {SNAPSHOT, "other-db-keep"}
     remaining = {s["ARN"] for s in secrets.list_secrets(IncludePlannedDeletion=True)["SecretList"]}
     assert remaining == {live, other}
