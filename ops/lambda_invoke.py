@@ -6,7 +6,8 @@ prod, no MLflow login, no Slack token.
 
 Every call is made once: the client never retries (a retried deploy rollback would step back twice), and it waits
 longer than the deploy function's 15-minute timeout, so "no answer" means the function is still running or the
-network failed, which ``InvokeError.outcome_unknown`` says.
+network failed, which ``InvokeError.outcome_unknown`` says (as it does when Lambda stopped the function at its
+timeout).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ CLIENT_CONFIG = Config(
 )
 
 Invoke = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+TIMED_OUT = "Task timed out"  # how Lambda's errorMessage starts when it stopped a function at its timeout
 
 
 class InvokeError(Exception):
@@ -84,7 +86,8 @@ def _answer(function: str, function_error: str | None, body: bytes) -> dict[str,
             message = str(data.get("errorMessage") or "no message")
         else:
             kind, message = function_error, body.decode("utf-8", "replace")[:500] or "no message"
-        raise InvokeError(function, kind, message)
+        # Lambda stopped the function at its timeout: it may have done part of its work.
+        raise InvokeError(function, kind, message, outcome_unknown=TIMED_OUT in message)
     if not isinstance(data, dict):
         raise InvokeError(function, "UnexpectedAnswer", f"expected a JSON object, got {body[:200]!r}")
     return data

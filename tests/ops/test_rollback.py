@@ -5,6 +5,7 @@ and what the command printed."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -199,6 +200,21 @@ def test_an_unanswered_deploy_says_the_outcome_is_unknown_and_where_to_look() ->
     assert deploy.status == "failed" and "ReadTimeoutError" in deploy.detail
     assert f"Whether live moved is unknown: read the log group /aws/lambda/{DEPLOY_FUNCTION}" in deploy.detail
     assert report.steps["mlflow"].status == report.steps["slack"].status == "not run"
+
+
+def test_a_deploy_stopped_at_its_timeout_is_reported_as_unknown_not_as_unchanged() -> None:
+    class TimedOutLambda:
+        def invoke(self, **kwargs: Any) -> dict[str, Any]:
+            body = json.dumps({"errorMessage": "2025-02-01T09:45:00.000Z 5f0e Task timed out after 900.00 seconds"})
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(body.encode())}
+
+    functions = rollback.Functions(DEPLOY_FUNCTION, PROMOTE_FUNCTION, NOTIFY_FUNCTION, "delivery-time")
+
+    report = rollback.rollback("prod", functions, LambdaInvoker(TimedOutLambda()))
+
+    detail = report.steps["deploy"].detail
+    assert "Unhandled: 2025-02-01T09:45:00.000Z 5f0e Task timed out after 900.00 seconds" in detail
+    assert "Whether live moved is unknown" in detail
 
 
 def test_a_caller_without_permission_gets_the_aws_error_and_nothing_runs_after_it() -> None:
