@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,6 @@ from typing import Any
 
 import boto3
 import pytest
-import requests
 from moto.server import ThreadedMotoServer
 
 from local.processes import free_port
@@ -143,6 +143,12 @@ def _fake(bin_dir: Path, name: str, module: str, *extra: str) -> None:
     script.chmod(0o755)
 
 
+def _post(url: str, body: dict[str, Any]) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310 - moto, local
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the local moto server
+        pass
+
+
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[str]:
     port = free_port()
@@ -155,8 +161,8 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture
 def runbooks(moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runbooks:
     monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)  # the moto server answers as the README's tooling account
-    requests.post(f"{moto_server}/moto-api/reset", timeout=10).raise_for_status()
-    requests.post(f"{moto_server}/moto-api/config", json={"lambda": {"use_docker": False}}, timeout=10)
+    _post(f"{moto_server}/moto-api/reset", {})
+    _post(f"{moto_server}/moto-api/config", {"lambda": {"use_docker": False}})
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _fake(bin_dir, "aws", "tests.ops.fake_aws_cli")
