@@ -7,7 +7,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo train-and-serve test lint format data bench rerun clean
+.PHONY: help setup demo train-and-serve test lint format data bench rerun rollback rollback-env clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -50,6 +50,17 @@ rerun: setup ## start the pipeline again for COMMIT=<full sha> (AWS credentials 
 	@test -n "$(COMMIT)" || { echo "usage: make rerun COMMIT=<full commit sha>" >&2; exit 2; }
 	$(PY) -m functions.start.rerun --commit $(COMMIT) \
 		--state-machine-arn "$$(pulumi stack output stateMachineArn --stack tooling)"
+
+rollback: rollback-env setup ## roll ENV=stage|prod back one version, with its MLflow alias and a Slack post (tooling account credentials)
+	@outputs="$$(pulumi stack output --json --stack tooling)" || exit 1; \
+	$(PY) -m ops.rollback --env $(ENV) $(if $(FROM_VERSION),--from-version $(FROM_VERSION)) \
+		$(if $(REASON),--reason '$(REASON)') --tooling-outputs "$$outputs"
+
+# Checked before anything else runs, so a typo never reaches AWS.
+rollback-env:
+	@case "$(ENV)" in stage|prod) ;; *) \
+		echo "usage: make rollback ENV=stage|prod [FROM_VERSION=<function version>] [REASON='<text>'] (got ENV='$(ENV)')" >&2; \
+		exit 2;; esac
 
 clean: ## remove local run folders (.work) and caches
 	rm -rf .work .pytest_cache .ruff_cache

@@ -65,6 +65,11 @@ _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# A DB cluster snapshot: its identifier (manual, or "rds:..." for an automated one) or its ARN.
+_SNAPSHOT_ID = r"(rds:)?[A-Za-z][A-Za-z0-9-]{0,254}"
+_CLUSTER_SNAPSHOT = re.compile(
+    rf"^({_SNAPSHOT_ID}|arn:aws[a-z-]*:rds:[a-z0-9-]+:\d{{12}}:cluster-snapshot:{_SNAPSHOT_ID})$"
+)
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,8 @@ class RegistrySettings:
     db_max_acu: int
     db_auto_pause_seconds: int
     db_deletion_protection: bool
+    # Set to restore MLflow's database from a snapshot (README "Back up and restore MLflow"); keep it set after.
+    db_restore_snapshot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,9 @@ class ToolingConfig:
     registry: RegistrySettings
     pipeline: PipelineSettings
     role: Role = "tooling"
+    # Teardown (README "Tear down"): empty buckets and ECR repositories on destroy, delete secrets without a
+    # recovery window, and no deletion protection on MLflow's database. Needs a `pulumi up` before the destroy.
+    allow_destroy: bool = False
 
 
 @dataclass(frozen=True)
@@ -254,6 +264,9 @@ class _Reader:
             return ()
         return tuple(value)
 
+    def is_set(self, name: str) -> bool:
+        return self._mlops.get(name) is not None
+
     def boolean(self, name: str, *, default: bool) -> bool:
         key = f"{NAMESPACE}:{name}"
         raw = self._mlops.get(name)
@@ -341,7 +354,20 @@ def _is_cidr(value: str) -> bool:
     return True
 
 
-def _registry(reader: _Reader) -> RegistrySettings:
+def _deletion_protection(reader: _Reader, allow_destroy: bool) -> bool:
+    """On by default; off by default when the stack is being torn down, and never on while allowDestroy is."""
+    protection = reader.boolean("mlflowDbDeletionProtection", default=not allow_destroy)
+    if allow_destroy and protection and reader.is_set("mlflowDbDeletionProtection"):
+        reader.errors.append(
+            "mlops:mlflowDbDeletionProtection: expected false (or unset) while mlops:allowDestroy is true, got "
+            "'true': the database could not be deleted. Fix: "
+            + reader.set_command("mlops:mlflowDbDeletionProtection", "false")
+        )
+        return False
+    return protection
+
+
+def _registry(reader: _Reader, allow_destroy: bool = False) -> RegistrySettings:
     domain = reader.optional_text(
         "mlflowDomainName",
         expected="a DNS name such as mlflow.example.com",
@@ -398,7 +424,13 @@ def _registry(reader: _Reader) -> RegistrySettings:
             choices=range(300, 86401),
             default=profile.db_auto_pause_seconds,
         ),
-        db_deletion_protection=reader.boolean("mlflowDbDeletionProtection", default=True),
+        db_deletion_protection=_deletion_protection(reader, allow_destroy),
+        db_restore_snapshot=reader.optional_text(
+            "mlflowDbRestoreSnapshot",
+            expected="a DB cluster snapshot identifier (manual, or rds:... for an automated one) or its ARN",
+            example="serverless-mlops-delivery-time-mlflow-20250201",
+            check=lambda v: bool(_CLUSTER_SNAPSHOT.match(v)),
+        ),
     )
 
 
@@ -440,6 +472,7 @@ def _tooling(reader: _Reader, project: str, target: Target) -> ToolingConfig:
         example="U0123456789",
         item=lambda v: bool(_SLACK_USER.match(v) or _SLACK_USER_GROUP.match(v)),
     )
+    allow_destroy = reader.boolean("allowDestroy", default=False)
     slack = SlackSettings(
         channel_id=channel_id,
         approvers=approvers,
@@ -476,7 +509,8 @@ def _tooling(reader: _Reader, project: str, target: Target) -> ToolingConfig:
             choices=range(5, 1001),
             default=30,
         ),
-        registry=_registry(reader),
+        registry=_registry(reader, allow_destroy),
+        allow_destroy=allow_destroy,
         pipeline=PipelineSettings(
             approval_timeout_hours=reader.integer(  # type: ignore[arg-type]  # has a default
                 "approvalTimeoutHours",

@@ -19,9 +19,17 @@ def content_tag(context: Path, prefix: str) -> str:
 
 
 def private_repository(
-    name: str, repository_name: str, lifecycle_policy: dict[str, object], opts: pulumi.ResourceOptions
+    name: str,
+    repository_name: str,
+    lifecycle_policy: dict[str, object],
+    opts: pulumi.ResourceOptions,
+    *,
+    force_delete: bool = False,
 ) -> aws.ecr.Repository:
-    """An ECR repository with immutable tags, scan on push, KMS encryption and a lifecycle policy."""
+    """An ECR repository with immutable tags, scan on push, KMS encryption and a lifecycle policy.
+
+    ``force_delete`` lets ``pulumi destroy`` delete it with its images (teardown only: ``mlops:allowDestroy``).
+    """
     repository = aws.ecr.Repository(
         name,
         name=repository_name,
@@ -29,6 +37,7 @@ def private_repository(
         image_tag_mutability="IMMUTABLE",
         image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
         encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS")],
+        force_delete=force_delete,
         opts=opts,
     )
     aws.ecr.LifecyclePolicy(

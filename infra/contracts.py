@@ -28,6 +28,13 @@ class ToolingOutput(StrEnum):
     SLACK_INTERACTIONS_URL = "slackInteractionsUrl"
     SOURCE_REPOSITORY_CLONE_URL = "sourceRepositoryCloneUrl"
     DASHBOARD_URL = "dashboardUrl"
+    # For the operations runbooks (README "Operations", python -m ops.rollback).
+    DEPLOY_FUNCTION_NAME = "deployFunctionName"
+    PROMOTE_FUNCTION_NAME = "promoteFunctionName"
+    NOTIFY_FUNCTION_NAME = "notifyFunctionName"
+    MLFLOW_DB_CLUSTER_IDENTIFIER = "mlflowDbClusterIdentifier"
+    MLFLOW_ARTIFACT_BUCKET_NAME = "mlflowArtifactBucketName"
+    TRAINING_DATA_BUCKET_NAME = "trainingDataBucketName"
 
 
 class EnvironmentOutput(StrEnum):

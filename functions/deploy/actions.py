@@ -199,6 +199,10 @@ class Outcome:
     canary_errors: float | None = None
     protected_tag: str | None = None
     restored_image_uri: str | None = None
+    # Rollback only: the model of the version rolled back, and of the version live now (None for a version the
+    # deploy function did not publish, such as the stack's bootstrap image), so a caller can move MLflow's alias.
+    model_version: str | None = None
+    restored_model_version: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -216,6 +220,8 @@ class Outcome:
             "canaryErrors": self.canary_errors,
             "protectedTag": self.protected_tag,
             "restoredImageUri": self.restored_image_uri,
+            "modelVersion": self.model_version,
+            "restoredModelVersion": self.restored_model_version,
         }
         result.update({key: value for key, value in optional.items() if value is not None})
         return result
@@ -607,4 +613,11 @@ def rollback(request: DeployRequest, ctx: Context) -> Outcome:
         live_version=goal,
         noop=noop,
         restored_image_uri=goal_info.image_uri,
+        model_version=_model_of(source_info),
+        restored_model_version=_model_of(goal_info),
     )
+
+
+def _model_of(info: VersionInfo) -> str | None:
+    model = info.model_version
+    return None if model is None else str(model)

@@ -3,7 +3,8 @@
 Reads the event into a ``DeployRequest``, runs its action, returns the outcome as a dict:
 
     {"action", "environment", "functionVersion", "previousVersion", "imageUri", "liveVersion", "noop",
-     + "canaryPercent", "shiftedAt" (canary), "canaryErrors" (promote), "protectedTag", "restoredImageUri"}
+     + "canaryPercent", "shiftedAt" (canary), "canaryErrors" (promote), "protectedTag",
+     + "restoredImageUri", "modelVersion", "restoredModelVersion" (rollback)}
 
 Failures are raised as exceptions whose class names a Step Functions Catch can match (``errors.py``):
 DeployInputError, DeployConfigError, DeployTargetError, Superseded, UpdateFailed, ConcurrentDeploy,

@@ -10,6 +10,9 @@
                ABORTED / TIMED_OUT: posted like "failed" in the run's thread (found in the execution history,
                else a new message), the step being the last state the run entered;
                out as "failed". Any other status: {"skipped": "<why>"} (the workflow reported it).
+    rolled_back in {"event": "rolled_back", "executionId", "modelName", "author", "environment", "deploy",
+                    "alias", "promote", "promoteError", "reason"}          (a manual rollback: python -m ops.rollback)
+               out {"channel", "ts"}
 
 The end of a run is counted (``functions/common/metrics.py``): ``RunsSucceeded``, or ``RunsFailed`` per step and
 outcome, written before Slack is called.

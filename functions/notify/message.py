@@ -10,6 +10,10 @@ Reply on success: the model version, image digest (short), stage and prod functi
 the MLflow aliases. Reply on failure: which step failed, the outcome in plain language (Rejected,
 ApprovalExpired, Superseded, CanaryRolledBack, RollbackFailed) and the error's type and message, trimmed:
 never a stack trace, and anything that looks like a credential is masked. Every value from the run is escaped.
+
+A manual rollback (``rolled_back``) is one top-level message: the environment, the function version live now and
+the one it replaced (with their model versions), where MLflow's alias went or why it did not move, who ran it
+and why.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, Sec
 
 from functions.common.logging import redact
 from functions.common.slack import escape, mention
-from functions.notify.models import NotifyEvent, console_url
+from functions.notify.models import NotifyEvent, Rollback, console_url
 
 SUMMARY_BLOCK_ID = "run_summary"
 STATUS_BLOCK_ID = "run_status"
@@ -337,3 +341,63 @@ def failure_blocks(event: NotifyEvent) -> list[Block]:
 
 def failure_text(event: NotifyEvent) -> str:
     return escape(f"Failed at {event.step or 'an unknown step'}: {failure_headline(event)}")
+
+
+# ------------------------------------------------------------------------------------------ manual rollback
+
+
+def _function_version(version: Any, model: Any) -> str:
+    text = f"version {escape(str(version))}" if version else "an unreported version"
+    return text + (f" (model {escape(str(model))})" if model else " (no registered model)")
+
+
+def _live_after_rollback(deploy: Mapping[str, Any]) -> str:
+    if not deploy:
+        return "not reported"
+    live = _function_version(deploy.get("liveVersion"), deploy.get("restoredModelVersion"))
+    if deploy.get("noop"):
+        return f"{live}, already live"
+    return f"{live}, was {_function_version(deploy.get('functionVersion'), deploy.get('modelVersion'))}"
+
+
+def _alias_after_rollback(rollback: Rollback) -> str:
+    alias = f"`{escape(rollback.alias or 'alias')}`"
+    promoted = rollback.promote
+    if promoted:
+        version = escape(str(promoted.get("modelVersion") or "?"))
+        previous = promoted.get("previousVersion")
+        if promoted.get("noop"):
+            return f"{alias} already on version {version}"
+        was = f" (was {escape(str(previous))})" if previous and str(previous) != version else ""
+        return f"{alias} → version {version}{was}"
+    if rollback.promote_error:
+        return f"{alias} not moved: {escape(clean(rollback.promote_error))}"
+    return f"{alias} not moved"
+
+
+def rolled_back_blocks(event: NotifyEvent) -> list[Block]:
+    rollback = event.rollback
+    assert rollback is not None
+    fields = [
+        _field("Live", _live_after_rollback(rollback.deploy)),
+        _field("MLflow alias", _alias_after_rollback(rollback)),
+        _field("By", escape(author_name(event.author) or "not recorded")),
+    ]
+    if rollback.reason:
+        fields.append(_field("Reason", escape(rollback.reason)))
+    heading = f":rewind: *{escape(rollback.environment)} rolled back: `{escape(event.model_name)}`*"
+    return [
+        SectionBlock(text=MarkdownTextObject(text=heading), fields=fields),
+        ContextBlock(elements=[MarkdownTextObject(text=f"Manual rollback {run_link(event)}")]),
+    ]
+
+
+def rolled_back_text(event: NotifyEvent) -> str:
+    rollback = event.rollback
+    assert rollback is not None
+    live = rollback.deploy.get("liveVersion") or "?"
+    model = rollback.deploy.get("restoredModelVersion")
+    return escape(
+        f"{rollback.environment} rolled back: {event.model_name} is live on version {live}"
+        + (f" (model {model})" if model else "")
+    )

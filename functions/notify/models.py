@@ -13,6 +13,14 @@ and, from the status rule (EventBridge), a run's end: ``{"detail-type": "Step Fu
 Change", "detail": {"executionArn", "status", "error", "cause", ...}}``. Only ABORTED and TIMED_OUT are
 reported (no Catch runs for them); the workflow itself reports the others.
 
+One more event comes from a person, not the workflow: ``python -m ops.rollback`` (``make rollback``) reports a
+manual rollback as one top-level message:
+
+    {"event": "rolled_back", "executionId": "manual-rollback-prod-20250201093000", "modelName", "author",
+     "environment": "stage" | "prod", "deploy": <the deploy function's rollback output>,
+     "alias": "staging" | "production", "promote": <the promote function's output> | null,
+     "promoteError": "<why the alias was not moved>" | null, "reason": "<free text>" | null}
+
 ``slack`` is the thread NotifyStarted returned, ``{"channel", "ts"}`` (the workflow passes ``$.slack.thread``),
 or null when NotifyStarted failed; ``{"thread": {...}}`` and ``run.slack.thread`` are read too. Details missing
 at the top level are looked up in ``run`` (``run.commit``, ``run.author``, ``run.build.modelVersion``,
@@ -29,7 +37,8 @@ from typing import Any
 
 from functions.notify.errors import NotifyConfigError, NotifyInputError
 
-EVENTS = ("started", "succeeded", "failed")
+EVENTS = ("started", "succeeded", "failed", "rolled_back")
+ENVIRONMENTS = ("stage", "prod")
 STATUS_DETAIL_TYPE = "Step Functions Execution Status Change"
 # The end states the workflow cannot report itself, and the outcome each is shown as.
 UNREPORTED_STATUSES: Mapping[str, str] = {"ABORTED": "Stopped", "TIMED_OUT": "TimedOut"}
@@ -107,6 +116,18 @@ class Thread:
 
 
 @dataclass(frozen=True)
+class Rollback:
+    """What a manual rollback did: the deploy function's output, and where MLflow's alias went or why it did not."""
+
+    environment: str
+    deploy: Mapping[str, Any]
+    alias: str | None = None
+    promote: Mapping[str, Any] = field(default_factory=dict)
+    promote_error: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class NotifyEvent:
     event: str
     execution_id: str
@@ -124,6 +145,7 @@ class NotifyEvent:
     step: str | None = None
     outcome: str | None = None
     error: Any = None
+    rollback: Rollback | None = None  # rolled_back only
 
     @property
     def short_commit(self) -> str | None:
@@ -181,6 +203,20 @@ def parse_thread(value: Any) -> Thread | None:
     return None
 
 
+def parse_rollback(event: Mapping[str, Any]) -> Rollback:
+    environment = event.get("environment")
+    if environment not in ENVIRONMENTS:
+        raise NotifyInputError(f"environment: expected one of {', '.join(ENVIRONMENTS)}, got {_shown(environment)}")
+    return Rollback(
+        environment=environment,
+        deploy=_mapping(event.get("deploy")),
+        alias=_text(event.get("alias"), limit=40),
+        promote=_mapping(event.get("promote")),
+        promote_error=_text(event.get("promoteError"), limit=1000),
+        reason=_text(event.get("reason"), limit=300),
+    )
+
+
 def parse_event(event: Any) -> NotifyEvent:
     if not isinstance(event, Mapping):
         raise NotifyInputError(f"event: expected a JSON object, got {type(event).__name__}")
@@ -214,6 +250,7 @@ def parse_event(event: Any) -> NotifyEvent:
         step=_text(event.get("step"), _get(run, "failure", "step"), limit=80),
         outcome=_text(event.get("outcome"), _get(run, "failure", "outcome"), limit=80),
         error=event.get("error") if event.get("error") is not None else _get(run, "failure", "error"),
+        rollback=parse_rollback(event) if kind == "rolled_back" else None,
     )
 
 

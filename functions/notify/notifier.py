@@ -3,6 +3,9 @@
 started
     post the parent message in SLACK_CHANNEL_ID; return ``{"channel", "ts"}``, which the workflow keeps as
     ``$.slack.thread`` and passes to every later notification.
+rolled_back
+    a manual rollback (``python -m ops.rollback``): one top-level message in SLACK_CHANNEL_ID saying what is
+    live now and where MLflow's alias went; returns ``{"channel", "ts"}``.
 succeeded / failed
     reply in the thread (``thread_ts``) with the summary, then replace the parent's status line with the
     outcome (:white_check_mark: / :x:). Without a thread (NotifyStarted failed) the summary is posted as a new
@@ -56,6 +59,8 @@ class Context:
 def notify(event: NotifyEvent, ctx: Context) -> dict[str, Any]:
     if event.event == "started":
         return started(event, ctx)
+    if event.event == "rolled_back":
+        return rolled_back(event, ctx)
     return finished(event, ctx)
 
 
@@ -68,6 +73,18 @@ def started(event: NotifyEvent, ctx: Context) -> dict[str, Any]:
         blocks=message.dicts(message.started_blocks(event)),
     )
     ctx.log.info("run thread opened", channel=channel, ts=ts)
+    return Thread(channel, ts).to_dict()
+
+
+def rolled_back(event: NotifyEvent, ctx: Context) -> dict[str, Any]:
+    channel, ts = _post(
+        ctx,
+        event,
+        channel=ctx.settings.channel_id,
+        text=message.rolled_back_text(event),
+        blocks=message.dicts(message.rolled_back_blocks(event)),
+    )
+    ctx.log.info("rollback reported", channel=channel, ts=ts)
     return Thread(channel, ts).to_dict()
 
 

@@ -46,6 +46,8 @@ class ImageBuildArgs:
     mlflow_credentials_secret_arn: pulumi.Input[str]
     mlflow_artifact_bucket_arn: pulumi.Input[str]
     log_retention_days: int
+    # Teardown only (mlops:allowDestroy): `pulumi destroy` empties the training data bucket, every version.
+    data_bucket_force_destroy: bool = False
 
 
 def build_permissions(
@@ -111,7 +113,9 @@ class ImageBuild(pulumi.ComponentResource):
         super().__init__("serverless-mlops:build:ImageBuild", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        self.data_bucket = SecureBucket(f"{name}-data", SecureBucketArgs(), opts=child)
+        self.data_bucket = SecureBucket(
+            f"{name}-data", SecureBucketArgs(force_destroy=args.data_bucket_force_destroy), opts=child
+        )
         sample = aws.s3.BucketObjectv2(
             f"{name}-sample-data",
             bucket=self.data_bucket.bucket.id,

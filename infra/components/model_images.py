@@ -29,6 +29,8 @@ class ModelImagesArgs:
     consumer_account_ids: tuple[str, ...]
     inference_function_name: str
     images_to_keep: int
+    # Teardown only (mlops:allowDestroy): `pulumi destroy` deletes the repository with its images.
+    force_delete: bool = False
 
 
 def lifecycle_policy(images_to_keep: int) -> dict[str, object]:
@@ -102,7 +104,11 @@ class ModelImages(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # Every build pushes a unique tag (<commit>-<build>), so a re-run never overwrites what is deployed.
         self.repository = private_repository(
-            f"{name}-repository", args.repository_name, lifecycle_policy(args.images_to_keep), child
+            f"{name}-repository",
+            args.repository_name,
+            lifecycle_policy(args.images_to_keep),
+            child,
+            force_delete=args.force_delete,
         )
         aws.ecr.RepositoryPolicy(
             f"{name}-cross-account-pull",

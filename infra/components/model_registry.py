@@ -45,6 +45,7 @@ of the artifact bucket (the UI's artifact browser reads through the server).
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 from collections.abc import Mapping, Sequence
@@ -148,9 +149,13 @@ class ModelRegistryArgs:
     db_backup_retention_days: int = 7
     db_deletion_protection: bool = True
     db_final_snapshot: bool = True
+    # Restore: create the cluster from this DB cluster snapshot (identifier or ARN). The cluster then gets a new
+    # identifier, so Pulumi creates it next to the old one and deletes the old one last (see _database).
+    db_restore_snapshot: str | None = None
     # Artifacts and secrets.
     artifact_noncurrent_version_days: int = 30
     artifact_bucket_force_destroy: bool = False
+    image_repository_force_delete: bool = False
     secret_recovery_window_days: int = 7
     admin_username: str = "admin"
     pipeline_username: str = "pipeline"
@@ -182,6 +187,20 @@ class ModelRegistryArgs:
     @property
     def repository_name(self) -> str:
         return self.image_repository_name or f"{self.name_prefix}/mlflow"
+
+
+def db_cluster_identifier(name_prefix: str, restore_snapshot: str | None) -> str:
+    """``<prefix>-mlflow``, or with a restore ``<prefix>-mlflow-<5 hex of the snapshot>``.
+
+    A restore replaces the cluster (the snapshot is read only at creation). With a new identifier Pulumi creates the
+    restored cluster and its instance first, points MLflow's task at them, and deletes the old ones last, so a
+    failed restore leaves the old database in place. Five hex digits keep ``<identifier>-1`` (the instance) within
+    RDS's 63 characters for the longest allowed prefix.
+    """
+    base = f"{name_prefix}-mlflow"
+    if not restore_snapshot:
+        return base
+    return f"{base}-{hashlib.sha256(restore_snapshot.encode('utf-8')).hexdigest()[:5]}"
 
 
 def artifact_access_statements(
@@ -391,7 +410,11 @@ class ModelRegistry(pulumi.ComponentResource):
 
         # ---------------------------------------------------------------------------------- image and roles
         repository = private_repository(
-            f"{name}-repository", args.repository_name, image_lifecycle_policy(args.images_to_keep), child
+            f"{name}-repository",
+            args.repository_name,
+            image_lifecycle_policy(args.images_to_keep),
+            child,
+            force_delete=args.image_repository_force_delete,
         )
         # Built with Docker on the machine that runs `pulumi up`, for the task's ARM64 platform (on an x86 machine
         # that needs QEMU emulation). The legacy builder writes a plain image manifest, without the provenance
@@ -627,10 +650,11 @@ class ModelRegistry(pulumi.ComponentResource):
 
     def _database(self, db_sg: aws.ec2.SecurityGroup) -> tuple[aws.rds.Cluster, aws.rds.ClusterInstance]:
         name, args, child = self._name, self._args, self._opts
-        identifier = f"{args.name_prefix}-mlflow"
+        base = f"{args.name_prefix}-mlflow"
+        identifier = db_cluster_identifier(args.name_prefix, args.db_restore_snapshot)
         subnets = aws.rds.SubnetGroup(
             f"{name}-db-subnets",
-            name=identifier,
+            name=base,
             description="Isolated subnets of MLflow's Aurora cluster",
             subnet_ids=list(args.isolated_subnet_ids),
             opts=child,
@@ -663,6 +687,7 @@ class ModelRegistry(pulumi.ComponentResource):
             deletion_protection=args.db_deletion_protection,
             skip_final_snapshot=not args.db_final_snapshot,
             final_snapshot_identifier=final_snapshot,
+            snapshot_identifier=args.db_restore_snapshot,
             opts=child,
         )
         instance = aws.rds.ClusterInstance(

@@ -44,6 +44,9 @@ def build(settings: ToolingConfig) -> None:
 
     network = Network("network", NetworkArgs(region=target.region), opts=opts)
     registry_settings = settings.registry
+    # Teardown (mlops:allowDestroy): nothing left behind blocks `pulumi destroy` or keeps a name taken.
+    allow_destroy = settings.allow_destroy
+    secret_recovery_window_days = 0 if allow_destroy else 7
     registry = ModelRegistry(
         "mlflow",
         ModelRegistryArgs(
@@ -62,6 +65,10 @@ def build(settings: ToolingConfig) -> None:
             db_max_capacity=float(registry_settings.db_max_acu),
             db_seconds_until_auto_pause=registry_settings.db_auto_pause_seconds,
             db_deletion_protection=registry_settings.db_deletion_protection,
+            db_restore_snapshot=registry_settings.db_restore_snapshot,
+            artifact_bucket_force_destroy=allow_destroy,
+            image_repository_force_delete=allow_destroy,
+            secret_recovery_window_days=secret_recovery_window_days,
         ),
         opts=opts,
     )
@@ -75,6 +82,7 @@ def build(settings: ToolingConfig) -> None:
             consumer_account_ids=(settings.stage_account_id, settings.prod_account_id),
             inference_function_name=naming.inference_function_name(project, model),
             images_to_keep=settings.images_to_keep,
+            force_delete=allow_destroy,
         ),
         opts=opts,
     )
@@ -93,6 +101,7 @@ def build(settings: ToolingConfig) -> None:
             mlflow_credentials_secret_arn=registry.pipeline_credentials_secret_arn,
             mlflow_artifact_bucket_arn=registry.artifact_bucket_arn,
             log_retention_days=settings.log_retention_days,
+            data_bucket_force_destroy=allow_destroy,
         ),
         opts=opts,
     )
@@ -134,6 +143,7 @@ def build(settings: ToolingConfig) -> None:
             mlflow_ui_url=registry.tracking_uri,
             slack_layer_arn=slack_layer.arn,
             log_retention_days=settings.log_retention_days,
+            secret_recovery_window_days=secret_recovery_window_days,
         ),
         opts=opts,
     )
@@ -238,3 +248,9 @@ def build(settings: ToolingConfig) -> None:
     # For the data scientist's first push (README): the repository to push seed_code/ to.
     contracts.export(ToolingOutput.SOURCE_REPOSITORY_CLONE_URL, source.repository.clone_url_http)
     contracts.export(ToolingOutput.DASHBOARD_URL, dashboard.url)
+    contracts.export(ToolingOutput.DEPLOY_FUNCTION_NAME, deploy.function.name)
+    contracts.export(ToolingOutput.PROMOTE_FUNCTION_NAME, pipeline.promote_function.name)
+    contracts.export(ToolingOutput.NOTIFY_FUNCTION_NAME, pipeline.notify_function.name)
+    contracts.export(ToolingOutput.MLFLOW_DB_CLUSTER_IDENTIFIER, registry.db_cluster_identifier)
+    contracts.export(ToolingOutput.MLFLOW_ARTIFACT_BUCKET_NAME, registry.artifact_bucket_name)
+    contracts.export(ToolingOutput.TRAINING_DATA_BUCKET_NAME, build.data_bucket.bucket.bucket)

@@ -48,7 +48,9 @@ def test_stack_file_disables_the_default_aws_provider(stack):
 def test_every_key_the_code_reads_is_documented_in_a_stack_file():
     source = (ROOT / "infra" / "config.py").read_text()
     documented = "\n".join((ROOT / f"Pulumi.{s}.yaml").read_text() for s in STACKS)
-    keys = set(re.findall(r'reader\.(?:text|integer|string_list|secret)\(\s*"([A-Za-z]+)"', source))
+    keys = set(
+        re.findall(r'reader\.(?:text|integer|string_list|secret|boolean|optional_text)\(\s*"([A-Za-z]+)"', source)
+    )
     assert keys, "no keys found in infra/config.py"
     missing = sorted(k for k in keys if f"mlops:{k}" not in documented and k != "region")
     assert missing == []

@@ -100,6 +100,13 @@ def test_contract_splits_consumed_from_informational_outputs():
         "sourceRepositoryCloneUrl",
         "mlflowAdminSecretArn",
         "dashboardUrl",
+        # The operations runbooks (README "Operations").
+        "deployFunctionName",
+        "promoteFunctionName",
+        "notifyFunctionName",
+        "mlflowDbClusterIdentifier",
+        "mlflowArtifactBucketName",
+        "trainingDataBucketName",
     }
 
 

@@ -148,9 +148,11 @@ def test_manual_rollback_steps_back_one_deploy_at_a_time(aws: FakeAws, stage_on_
     assert aws.alias("stage")["version"] == "2"
     assert (first["functionVersion"], first["previousVersion"], first["liveVersion"]) == ("3", "2", "2")
     assert first["restoredImageUri"] == stage_on_model_7.uri
+    assert (first["modelVersion"], first["restoredModelVersion"]) == ("8", "7")  # where MLflow's alias goes back
 
-    aws.run("rollback", "stage")
+    second = aws.run("rollback", "stage")
     assert aws.alias("stage")["version"] == "1"  # back to the bootstrap image
+    assert second["modelVersion"] == "7" and "restoredModelVersion" not in second  # it serves no registered model
 
     with pytest.raises(DeployInputError, match=r"previousVersion: version 1 of .* records no previous version"):
         aws.run("rollback", "stage")

@@ -435,6 +435,7 @@ def test_a_failed_run_is_counted_even_when_slack_refuses_the_message(
         ({"event": "progress", "executionId": EXECUTION}, "event: expected one of started, succeeded, failed"),
         ({"event": "started"}, "executionId: missing"),
         ("started", "event: expected a JSON object"),
+        ({"event": "rolled_back", "executionId": "manual-1", "environment": "dev"}, "environment: expected one of"),
     ],
 )
 def test_an_event_the_workflow_does_not_send_is_refused(slack_world: SlackWorld, event: Any, message: str) -> None:
