@@ -7,7 +7,7 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo train-and-serve test lint format data bench rerun rollback rollback-env clean
+.PHONY: help setup demo train-and-serve test lint format data bench bench-inference rerun rollback rollback-env clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -43,7 +43,10 @@ format: setup ## rewrite files with ruff's formatter and safe fixes
 data: setup ## regenerate seed_code/data/deliveries.csv (deterministic)
 	$(PY) seed_code/data/generate_deliveries.py
 
-bench: setup ## benchmarks that print figures (inference init, warm latency, image size proxy)
+bench: setup ## every benchmark (inference, local pipeline, test suite, cost) → bench/RESULTS.md
+	$(PY) -m bench.results
+
+bench-inference: setup ## the inference handler alone: init, warm p50 / p99, image size proxy
 	$(PY) -m bench.inference
 
 rerun: setup ## start the pipeline again for COMMIT=<full sha> (AWS credentials of the tooling account)
