@@ -26,16 +26,19 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from functions.common.metrics import (
+    APPROVAL_WAIT_TIME,
+    DEPLOYMENTS_FAILED,
+    DEPLOYMENTS_SUCCEEDED,
+    NAMESPACE,
+    RUNS_FAILED,
+    RUNS_STARTED,
+    RUNS_SUCCEEDED,
+)
 from infra import naming
 
-# The pipeline functions' metrics (functions/common/metrics.py writes them; a test keeps the names in step).
-PIPELINE_NAMESPACE = "ServerlessMlops/Pipeline"
-RUNS_STARTED = "RunsStarted"
-RUNS_SUCCEEDED = "RunsSucceeded"
-RUNS_FAILED = "RunsFailed"
-APPROVAL_WAIT_TIME = "ApprovalWaitTime"
-DEPLOYMENTS_SUCCEEDED = "DeploymentsSucceeded"
-DEPLOYMENTS_FAILED = "DeploymentsFailed"
+# The pipeline functions' metrics, named where the functions write them.
+PIPELINE_NAMESPACE = NAMESPACE
 ENVIRONMENTS = ("stage", "prod")
 
 STATES_NAMESPACE = "AWS/States"

@@ -201,25 +201,6 @@ def test_every_dashboard_stays_within_the_free_tier(stack_runs) -> None:
 # ------------------------------------------------------------------------------------------- pure parts
 
 
-def test_the_dashboard_reads_the_metric_names_the_functions_write() -> None:
-    assert dashboard.PIPELINE_NAMESPACE == emf.NAMESPACE
-    assert (
-        dashboard.RUNS_STARTED,
-        dashboard.RUNS_SUCCEEDED,
-        dashboard.RUNS_FAILED,
-        dashboard.APPROVAL_WAIT_TIME,
-        dashboard.DEPLOYMENTS_SUCCEEDED,
-        dashboard.DEPLOYMENTS_FAILED,
-    ) == (
-        emf.RUNS_STARTED,
-        emf.RUNS_SUCCEEDED,
-        emf.RUNS_FAILED,
-        emf.APPROVAL_WAIT_TIME,
-        emf.DEPLOYMENTS_SUCCEEDED,
-        emf.DEPLOYMENTS_FAILED,
-    )
-
-
 def test_an_inference_dashboard_without_alarms_has_no_alarm_widget() -> None:
     body = dashboard.inference_body(region="us-east-1", function_name="f", alias="live")
     assert [w["type"] for w in body["widgets"]] == ["text", "metric", "metric", "metric"]
