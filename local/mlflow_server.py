@@ -65,18 +65,8 @@ def write_auth_config(workdir: Path, auth: BasicAuth) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def mlflow_server(
-    workdir: Path,
-    *,
-    port: int | None = None,
-    timeout_seconds: float = 90.0,
-    basic_auth: BasicAuth | None = None,
-) -> Iterator[str]:
-    """Serve MLflow from ``workdir`` (database, artifacts, log) until the block ends; yields its URL."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
+def server_command(workdir: Path, port: int, basic_auth: BasicAuth | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of an MLflow server kept in ``workdir`` (which must exist)."""
     command = [
         _mlflow_command(),
         "server",
@@ -97,6 +87,22 @@ def mlflow_server(
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(write_auth_config(workdir, basic_auth))
         # Flask's key for the auth UI's CSRF tokens; a new one per start only signs the user out of the UI.
         env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = secrets.token_hex(32)
+    return command, env
+
+
+@contextlib.contextmanager
+def mlflow_server(
+    workdir: Path,
+    *,
+    port: int | None = None,
+    timeout_seconds: float = 90.0,
+    basic_auth: BasicAuth | None = None,
+) -> Iterator[str]:
+    """Serve MLflow from ``workdir`` (database, artifacts, log) until the block ends; yields its URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    command, env = server_command(workdir, port, basic_auth)
     with running(
         command, health_url=f"{url}/health", log=workdir / "server.log", env=env, timeout_seconds=timeout_seconds
     ):

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import secrets
+import subprocess
 import threading
 import time
 import urllib.error
@@ -37,7 +38,7 @@ import botocore.session
 from moto.server import ThreadedMotoServer
 
 from local.fake_slack import FakeSlack
-from local.mlflow_server import BasicAuth, mlflow_server
+from local.mlflow_server import BasicAuth, server_command
 from local.pipeline.codebuild import HANDLER as CODEBUILD_HANDLER
 from local.pipeline.codebuild import CodeBuildStandIn
 from local.pipeline.eventbridge import EventBus
@@ -45,12 +46,14 @@ from local.pipeline.images import ImageStore
 from local.pipeline.lambdas import LambdaService, Service
 from local.pipeline.moto_patches import MotoPatches
 from local.pipeline.source import GitRepository
-from local.processes import free_port
+from local.processes import ServerError, free_port, wait_until_healthy
+from local.processes import stop as stop_process
 
 REGION = "eu-west-1"
 # The tooling account is moto's default account: Step Functions' interpreter calls Lambda with credentials
 # moto maps to it.
 ACCOUNTS: Mapping[str, str] = {"tooling": "123456789012", "stage": "222222222222", "prod": "333333333333"}
+MLFLOW_START_SECONDS = 120.0
 ADMIN_ROLE = "local-administrator"
 # moto's fake credentials of the tooling account (nothing here can reach AWS: every client names moto's URL).
 MOTO_KEYS = {
@@ -88,36 +91,6 @@ class CloudError(RuntimeError):
     """A part of the local cloud did not start or answer; the message says which."""
 
 
-class _Background:
-    """Enter a context manager in a thread (a server that takes seconds to start) and wait for it later."""
-
-    def __init__(self, manager: contextlib.AbstractContextManager[Any]) -> None:
-        self._manager = manager
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self._entered = False
-        self._thread = threading.Thread(target=self._enter, name="background-start", daemon=True)
-        self._thread.start()
-
-    def _enter(self) -> None:
-        try:
-            self._value = self._manager.__enter__()
-            self._entered = True
-        except BaseException as error:  # reported by result()
-            self._error = error
-
-    def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-    def close(self) -> None:
-        self._thread.join()
-        if self._entered:
-            self._manager.__exit__(None, None, None)
-
-
 class LocalCloud:
     def __init__(self, workdir: Path, *, poll_seconds: float = 0.1) -> None:
         self.workdir = workdir
@@ -128,7 +101,7 @@ class LocalCloud:
         self._credentials: dict[tuple[str, str], dict[str, str]] = {}
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
-        self._mlflow: _Background | None = None
+        self._mlflow: subprocess.Popen[bytes] | None = None
         self._pipeline_user_ready = False
         self.services: dict[str, Service] = {}
         self.routes: dict[str, tuple[str, str]] = {}  # interactions path -> (account, function name)
@@ -149,13 +122,24 @@ class LocalCloud:
         self.close()
 
     def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "mlflow").mkdir(parents=True, exist_ok=True)
         # MLflow takes seconds to start: it boots while moto starts and the stacks are deployed.
         auth = BasicAuth(self.logins.admin.username, self.logins.admin.password)
         port = free_port()
         self.mlflow_address = f"http://127.0.0.1:{port}"  # known now, answering once mlflow_url returns
-        self._mlflow = _Background(mlflow_server(self.workdir / "mlflow", port=port, basic_auth=auth))
-        self._stack.callback(self._mlflow.close)
+        folder = self.workdir / "mlflow"
+        command, environment = server_command(folder, port, auth)
+        self.mlflow_log = folder / "server.log"
+        with self.mlflow_log.open("wb") as log:
+            self._mlflow = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=environment,
+                start_new_session=True,
+            )
+        self._stack.callback(stop_process, self._mlflow)
 
         self._botocore = botocore.session.get_session()  # one loader: every client shares the service models
         self.images = ImageStore(self.workdir / "images")
@@ -217,12 +201,13 @@ class LocalCloud:
         """The MLflow server's URL, once it answers (waits for it the first time)."""
         if self._mlflow is None:
             raise CloudError("the local cloud is not started")
-        try:
-            url = str(self._mlflow.result())
-        except Exception as error:
-            raise CloudError(f"MLflow did not start: {error}") from error
+        url = self.mlflow_address
         with self._lock:
             if not self._pipeline_user_ready:
+                try:
+                    wait_until_healthy(f"{url}/health", self._mlflow, self.mlflow_log, MLFLOW_START_SECONDS)
+                except ServerError as error:
+                    raise CloudError(f"MLflow did not start: {error}") from error
                 self._ensure_pipeline_user(url)
                 self._pipeline_user_ready = True
         return url

@@ -386,6 +386,12 @@ class Deployment:
         if problems:
             raise ValueError("the workflow definition has problems: " + "; ".join(problems))
         self.definition = replace_build_resource(real, self.codebuild_arn)
+        # The states whose task runs something else here than in AWS: state name -> the AWS resource.
+        self.substituted = {
+            name: str(state["Resource"])
+            for name, state in real["States"].items()
+            if state.get("Resource") != self.definition["States"][name].get("Resource")
+        }
         role = self._role(f"{self.prefix}-pipeline", {"Service": "states.amazonaws.com"})
         created = self.cloud.client("stepfunctions").create_state_machine(
             name=self.state_machine_name, definition=json.dumps(self.definition), roleArn=role, type="STANDARD"

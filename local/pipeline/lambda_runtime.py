@@ -60,11 +60,14 @@ class Context:
         return max(0, int((self._deadline - time.time()) * 1000))
 
 
-def error_body(error: BaseException, error_type: str | None = None) -> dict[str, Any]:
+def error_body(error: BaseException, error_type: str | None = None, *, from_handler: bool = False) -> dict[str, Any]:
+    trace = error.__traceback__
+    if from_handler and trace is not None:
+        trace = trace.tb_next  # Lambda's trace starts in the handler, not in the runtime that called it
     return {
         "errorMessage": str(error),
         "errorType": error_type or type(error).__name__,
-        "stackTrace": traceback.format_tb(error.__traceback__),
+        "stackTrace": traceback.format_tb(trace),
     }
 
 
@@ -109,7 +112,7 @@ def main() -> int:
                 result = handler(event, Context(request_id, float(request["deadline"])))
                 answer, failed = result, False
             except Exception as error:
-                answer = error_body(error)
+                answer = error_body(error, from_handler=True)
                 traceback.print_exc()
         try:
             payload = json.dumps(answer)

@@ -12,7 +12,8 @@ moto in other ways (``mock_aws``) see moto as it ships once the local cloud is g
   older version: the dict is copied before an update.
 - SendTaskFailure drops its ``cause``; StopExecution drops ``error`` and ``cause``, and does not wake a task
   that waits for a token (the run stayed RUNNING until the task's timeout). Stopping now sets the run ABORTED
-  with its error and cause at once and releases the waiting task, as Step Functions does.
+  with its error and cause at once and releases the waiting task, as Step Functions does; the released task's
+  error can no longer turn the stopped run into a failed or timed-out one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import moto.awslambda_simple.models as lambda_simple
 from moto.core.config import default_user_config
 from moto.core.responses import ActionResult, EmptyResult
 from moto.stepfunctions.parser.api import ExecutionStatus
+from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.backend import execution as parser_execution
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -71,6 +73,8 @@ class MotoPatches:
         self._set(lambda_models.LambdaFunction, "_set_function_code", _copy_code_on_update())
         self._set(StepFunctionResponse, "send_task_failure", _send_task_failure)
         self._set(StepFunctionResponse, "stop_execution", _stop_execution)
+        for name in ("set_error", "set_timed_out"):
+            self._set(Environment, name, _unless_stopped(Environment.__dict__[name]))
         self._set(
             parser_execution.BaseExecutionWorkerCommunication,
             "_reflect_execution_status",
@@ -164,6 +168,15 @@ def _stop_execution(self: StepFunctionResponse) -> ActionResult:
         for endpoint in list(worker.env.callback_pool_manager._pool.values()):
             endpoint.interrupt_all()
     return ActionResult({"stopDate": execution.stop_date or now})
+
+
+def _unless_stopped(original: Callable[..., None]) -> Callable[..., None]:
+    def guarded(environment: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(environment._program_state, ProgramStopped):
+            return  # a stopped run stays stopped, whatever the released task does next
+        original(environment, *args, **kwargs)
+
+    return guarded
 
 
 def _reflect_with_stop_reason(communication_class: Any) -> Callable[[Any], None]:

@@ -108,6 +108,16 @@ def _slack(resources: Resources) -> dict[str, str]:
     return {"SLACK_API_URL": resources.slack_api_url}
 
 
+def _approval_timeout_floor(resources: Resources) -> dict[str, str]:
+    # request_approval refuses an APPROVAL_TIMEOUT_SECONDS under 60; a local run that lets the approval expire
+    # after a few seconds keeps the state machine's short TimeoutSeconds, which is what expires it (the Approval
+    # state's Catch calls request_approval's expire action), and gives the function its minimum.
+    if resources.approval_timeout_seconds < APPROVAL_TIMEOUT_MINIMUM:
+        return {"APPROVAL_TIMEOUT_SECONDS": str(APPROVAL_TIMEOUT_MINIMUM)}
+    return {}
+
+
+APPROVAL_TIMEOUT_MINIMUM = 60
 APPROVALS = TableSpec("approvals", "approvalId", ttl_attribute="expiresAt")
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
@@ -163,7 +173,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "APPROVAL_TIMEOUT_SECONDS": str(r.approval_timeout_seconds),
             "MLFLOW_UI_URL": r.mlflow_ui_url,
         },
-        local_environment=_slack,
+        local_environment=lambda r: {**_slack(r), **_approval_timeout_floor(r)},
         timeout_seconds=60,
         tables=(APPROVALS,),
         rules=(STATUS_RULE,),
