@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from infra import naming, packaging
@@ -248,10 +248,3 @@ def workflow_arns(arns: Mapping[str, str]) -> WorkflowArns:
             "FunctionSpec whose key is that WorkflowArns field"
         )
     return WorkflowArns(**{name: arns[name] for name in names})
-
-
-@dataclass(frozen=True)
-class ExtraEnvironment:
-    """Per-deployment additions to a function's environment (tests: a knob of one function)."""
-
-    by_function: dict[str, dict[str, str]] = field(default_factory=dict)
