@@ -23,12 +23,16 @@ runs when a function is deployed from that digest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +110,39 @@ if store:
 """
 
 
+TIMED_OUT, CANCELLED = 124, 130
+
+
+def _run_command(
+    script: str, cwd: Path, env: dict[str, str], timeout_seconds: float, cancel: threading.Event | None
+) -> tuple[int, str]:
+    """Run one command in its own process group; returns its exit code and its output (stdout, then stderr)."""
+    process = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            stdout, stderr = process.communicate(timeout=0.2)
+            return process.returncode, stdout + stderr
+        except subprocess.TimeoutExpired:
+            cancelled = cancel is not None and cancel.is_set()
+            if not cancelled and time.monotonic() < deadline:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            reason = "the build was stopped" if cancelled else f"the command ran longer than {timeout_seconds:g} s"
+            return (CANCELLED if cancelled else TIMED_OUT), f"{stdout}{stderr}\n{reason}\n"
+
+
 @dataclass
 class BuildResult:
     succeeded: bool
@@ -176,10 +213,13 @@ def run_buildspec(
     timeout_seconds: float = 300,
     secret_variables: Collection[str] = (),
     on_command: Callable[[str, int, str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> BuildResult:
     """Run ``phases`` of ``buildspec`` in ``source``; ``install`` is left out (this venv is the install).
 
-    ``on_command(phase, index, command)`` is called before each command (progress display)."""
+    ``on_command(phase, index, command)`` is called before each command (progress display). A command that
+    outlives ``timeout_seconds``, or runs when ``cancel`` is set, is killed with everything it started and fails
+    the build (exit code 124 or 130, as ``timeout`` and an interrupted shell report)."""
     env_section = buildspec.get("env", {})
     if env_section.get("shell") != "bash":
         raise ValueError("env.shell: the commands are written for bash; set `shell: bash` in the buildspec")
@@ -201,17 +241,10 @@ def run_buildspec(
                 on_command(phase, index, command)
             env_file = stubs.parent / "env-after-command"
             script = f"{command}\n__status=$?\nenv -0 > {env_file}\nexit $__status\n"
-            completed = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", script],
-                cwd=source,
-                env=environ,
-                capture_output=True,
-                text=True,
-                timeout=timeout_seconds,
-            )
-            output.append(f"$ {textwrap.shorten(command, 200)}\n{completed.stdout}{completed.stderr}")
-            if completed.returncode != 0:
-                failed, code = (phase, index, command), completed.returncode
+            returncode, text = _run_command(script, source, environ, timeout_seconds, cancel)
+            output.append(f"$ {textwrap.shorten(command, 200)}\n{text}")
+            if returncode != 0:
+                failed, code = (phase, index, command), returncode
                 break
             pairs = (item.split("=", 1) for item in env_file.read_text().split("\0") if "=" in item)
             environ = {k: v for k, v in pairs if k not in ("_", "SHLVL", "PWD", "OLDPWD")}

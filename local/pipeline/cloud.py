@@ -101,6 +101,7 @@ class LocalCloud:
         self._credentials: dict[tuple[str, str], dict[str, str]] = {}
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self._mlflow_lock = threading.Lock()  # held while MLflow starts: never with self._lock
         self._mlflow: subprocess.Popen[bytes] | None = None
         self._pipeline_user_ready = False
         self.services: dict[str, Service] = {}
@@ -179,6 +180,7 @@ class LocalCloud:
             ready=lambda: self.mlflow_url,
         )
         self.services[CODEBUILD_HANDLER] = self.codebuild
+        self._stack.callback(self.codebuild.stop)
 
         self.slack = FakeSlack(channels=())
         self.slack.start()
@@ -202,7 +204,7 @@ class LocalCloud:
         if self._mlflow is None:
             raise CloudError("the local cloud is not started")
         url = self.mlflow_address
-        with self._lock:
+        with self._mlflow_lock:
             if not self._pipeline_user_ready:
                 try:
                     wait_until_healthy(f"{url}/health", self._mlflow, self.mlflow_log, MLFLOW_START_SECONDS)

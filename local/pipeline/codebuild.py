@@ -59,6 +59,7 @@ class CodeBuildStandIn:
     # Called before each build: blocks until what the build needs is up (the MLflow server starts meanwhile).
     ready: Callable[[], object] = lambda: None
     activity: dict[str, BuildActivity] = field(default_factory=dict)
+    stopped: threading.Event = field(default_factory=threading.Event)
     _numbers: dict[str, itertools.count[int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -136,6 +137,7 @@ class CodeBuildStandIn:
             timeout_seconds=timeout,
             secret_variables=secret_variables,
             on_command=on_command,
+            cancel=self.stopped,
         )
         log = folder / "build.log"
         log.write_text(result.output, encoding="utf-8")
@@ -160,6 +162,10 @@ class CodeBuildStandIn:
             )
         exported = [{"Name": key, "Value": value} for key, value in result.exported.items() if value is not None]
         return {"Build": {**build, "ExportedEnvironmentVariables": exported}}
+
+    def stop(self) -> None:
+        """Stop every running build (the local cloud is closing): their commands are killed."""
+        self.stopped.set()
 
     def _role_environment(self, role_arn: str, build_id: str) -> dict[str, str]:
         return dict(self.role_credentials(role_arn, f"codebuild-{build_id.rsplit(':', 1)[-1][:40]}"))

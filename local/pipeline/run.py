@@ -12,7 +12,8 @@ would (a signed interaction request to the real interactions function), or:
     --reject       clicks Reject: prod stays as it was, alias production does not move
     --expire       clicks nothing; the approval times out after --approval-timeout (default 5 s here)
     --supersede    pushes a second commit while the first run waits for approval, then approves the second
-    --interactive  waits for a person: prints the signed click as curl commands (Approve, Reject)
+    --interactive  waits for a person: serves the Slack stand-in's channel as a web page with working buttons
+                   (``local/slack_web.py``, when present), and prints the signed click as curl commands
 
 Prints one line per step, then a summary. Exits 0 when the run ends as the scenario expects, 1 with the reason
 when anything else happens, 130 on Ctrl-C; every process it started is stopped in all cases (``--keep``
@@ -22,6 +23,8 @@ leaves them running for the MLflow UI until Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import signal
 import sys
 import time
@@ -166,6 +169,22 @@ class PipelineRun:
         if clicked.status != 200:
             raise RunFailed(f"the interactions endpoint refused the click: HTTP {clicked.status} {clicked.body[:200]}")
 
+    def slack_page(self) -> contextlib.AbstractContextManager[Any] | None:
+        """The Slack stand-in's web page for this deployment's channel, if ``local/slack_web.py`` is there."""
+        try:
+            slack_web = importlib.import_module("local.slack_web")
+        except ImportError:
+            return None
+        app = self.deployment.slack_app
+
+        def click(*, action_id: str, value: str, message_ts: str, channel: str, user_id: str) -> Any:
+            answer = app.click(action_id, value, message_ts, channel, user_id)
+            return slack_web.ClickResult(ok=answer.status == 200, text="" if answer.status == 200 else answer.body)
+
+        people = {LOCAL_APPROVER: LOCAL_APPROVER_NAME}
+        channel = self.deployment.slack_channel
+        return slack_web.SlackWeb(self.deployment.cloud.slack, channel, click, people=people, channel_name="mlops")
+
     def wait_for_person(self, request: ApprovalRequest) -> None:
         app = self.deployment.slack_app
         self.out.line(f"    waiting up to {self.options.approval_timeout} s for your decision. Click with:")
@@ -178,6 +197,15 @@ class PipelineRun:
         scenario = self.options.scenario
         if scenario == "supersede":
             return self._supersede()
+        if scenario == "interactive":
+            page = self.slack_page()
+            if page is not None:
+                with page as web:
+                    self.out.line(f"==> The Slack channel, with working buttons: {web.url}")
+                    return self._one_run(scenario)
+        return self._one_run(scenario)
+
+    def _one_run(self, scenario: str) -> list[str]:
         arn = self.push("Train and deploy the model")
         request = self.follow(arn, self.pending_request(arn))
         if request is not None:
@@ -261,6 +289,8 @@ def run(options: Options, stream: TextIO = sys.stdout) -> int:
                     f"  {'MLflow UI':<15} {cloud.mlflow_url} (user {login}, password in "
                     f"{shown}/mlflow/logins.json); Ctrl-C stops everything"
                 )
+            else:
+                out.line(f"  {'MLflow UI':<15} stopped with the rest; --keep (make demo ARGS=--keep) keeps it up")
             out.line(f"Total {time.monotonic() - total:.1f} s")
             if problem:
                 out.line(f"error: {problem}")

@@ -133,6 +133,11 @@ def build_outputs(deployment: Deployment, execution_arn: str) -> dict[str, str]:
     return found
 
 
+def _digest(image_uri: str) -> str:
+    digest = image_uri.rsplit("@", 1)[-1]
+    return digest[:19] + "…" if digest.startswith("sha256:") else digest
+
+
 def _metrics(metrics: Mapping[str, float]) -> str:
     parts = []
     if "test_mae_days" in metrics:
@@ -172,7 +177,8 @@ def summary_lines(
         now, before = deployment.live(environment), live_before[environment]
         moved = now["version"] != before["version"]
         change = f"(was {before['version']})" if moved else "(unchanged)"
-        row(environment.title(), f"alias live -> version {now['version']} {change}, image {now['imageUri'][-71:]}")
+        image = "the build's image" if now["imageUri"] == build.get("imageUri") else f"image {_digest(now['imageUri'])}"
+        row(environment.title(), f"alias live -> version {now['version']} {change}, {image}")
     if version and deployment.live("prod")["version"] != live_before["prod"]["version"]:
         route, record = SAMPLES[0]
         answer = deployment.invoke_live("prod", {"records": [record]})
