@@ -69,6 +69,8 @@ def one_run(workdir: Path, fast_training: bool) -> dict[str, float]:
             raise RuntimeError(f"the run ended {ended['status']}: {ended.get('error')}: {ended.get('cause')}")
         figures["end to end: nothing running -> prod live"] = time.monotonic() - started
         figures.update(step_seconds(deployment, run))
+        for command, seconds in cloud.codebuild.timings.get(deployment.build_project, []):
+            figures[f"build: {command.splitlines()[0].split(' --', 1)[0][:60]}"] = seconds
         for record in cloud.lambdas.records:
             kind = "cold" if record.cold else "warm"
             key = f"lambda {kind}: {record.function.removeprefix(deployment.prefix + '-')}"

@@ -151,6 +151,7 @@ class BuildResult:
     exported: dict[str, str | None]
     output: str  # stdout and stderr of every command run, in order
     calls: list[dict] = field(default_factory=list)
+    seconds: list[tuple[str, float]] = field(default_factory=list)  # (command, wall time) of each command run
 
     def stub_calls(self, tool: str, *prefix: str) -> list[dict]:
         return [c for c in self.calls if c["tool"] == tool and c["args"][: len(prefix)] == list(prefix)]
@@ -234,6 +235,7 @@ def run_buildspec(
     environ["CODEBUILD_SRC_DIR"] = str(source)
 
     output: list[str] = []
+    seconds: list[tuple[str, float]] = []
     failed, code = None, 0
     for phase in phases:
         for index, command in enumerate(buildspec.get("phases", {}).get(phase, {}).get("commands", [])):
@@ -241,7 +243,9 @@ def run_buildspec(
                 on_command(phase, index, command)
             env_file = stubs.parent / "env-after-command"
             script = f"{command}\n__status=$?\nenv -0 > {env_file}\nexit $__status\n"
+            started = time.monotonic()
             returncode, text = _run_command(script, source, environ, timeout_seconds, cancel)
+            seconds.append((command, time.monotonic() - started))
             output.append(f"$ {textwrap.shorten(command, 200)}\n{text}")
             if returncode != 0:
                 failed, code = (phase, index, command), returncode
@@ -252,4 +256,5 @@ def run_buildspec(
             break
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     exported = {name: environ.get(name) for name in env_section.get("exported-variables", [])}
-    return BuildResult(failed is None, failed, code, exported if failed is None else {}, "\n".join(output), calls)
+    exported = exported if failed is None else {}
+    return BuildResult(failed is None, failed, code, exported, "\n".join(output), calls, seconds)

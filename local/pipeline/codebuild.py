@@ -60,6 +60,8 @@ class CodeBuildStandIn:
     ready: Callable[[], object] = lambda: None
     activity: dict[str, BuildActivity] = field(default_factory=dict)
     stopped: threading.Event = field(default_factory=threading.Event)
+    # The last build of each project: (command, seconds) for each command run (bench/pipeline.py prints them).
+    timings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     _numbers: dict[str, itertools.count[int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -139,6 +141,7 @@ class CodeBuildStandIn:
             on_command=on_command,
             cancel=self.stopped,
         )
+        self.timings[name] = result.seconds
         log = folder / "build.log"
         log.write_text(result.output, encoding="utf-8")
         build = {
