@@ -440,6 +440,8 @@ class Deployment:
                 )
         for thread in self._prewarming:
             thread.join(timeout=30)
+        # What the last status event started (request_approval's clean-up) finishes before its function stops.
+        self.cloud.lambdas.wait_idle(timeout_seconds=10)
         for name in self.function_names.values():
             self.cloud.lambdas.stop_function(self.tooling, name)
         for environment in ENVIRONMENTS:

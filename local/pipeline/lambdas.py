@@ -191,6 +191,8 @@ class LambdaService:
     _all: list[Container] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopped: bool = False
+    _running: int = 0
+    _idle_changed: threading.Condition = field(default_factory=threading.Condition)
 
     # ---------------------------------------------------------------------------------------- dispatch
 
@@ -206,6 +208,36 @@ class LambdaService:
         return self.invoke(runtime, payload)
 
     def invoke(self, runtime: FunctionRuntime, payload: bytes) -> Invocation:
+        with self._idle_changed:
+            self._running += 1
+        try:
+            return self._invoke(runtime, payload)
+        finally:
+            with self._idle_changed:
+                self._running -= 1
+                self._idle_changed.notify_all()
+
+    def submit(self, account_id: str, function: Any, payload: bytes) -> None:
+        """An asynchronous invocation (``InvocationType=Event``): counted as running from now on."""
+        with self._idle_changed:
+            self._running += 1
+
+        def run() -> None:
+            try:
+                self(account_id, function, payload)
+            finally:
+                with self._idle_changed:
+                    self._running -= 1
+                    self._idle_changed.notify_all()
+
+        threading.Thread(target=run, name=f"event-{function.function_name}", daemon=True).start()
+
+    def wait_idle(self, timeout_seconds: float) -> bool:
+        """Wait until no function runs (asynchronous invocations included); False if some still run."""
+        with self._idle_changed:
+            return self._idle_changed.wait_for(lambda: self._running == 0, timeout=timeout_seconds)
+
+    def _invoke(self, runtime: FunctionRuntime, payload: bytes) -> Invocation:
         container, cold = self._acquire(runtime)
         started = time.monotonic()
         answer = container.invoke(payload, str(uuid.uuid4()))

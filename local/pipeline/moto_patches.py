@@ -10,6 +10,8 @@ moto in other ways (``mock_aws``) see moto as it ships once the local cloud is g
   invocation of a version or alias would run ``$LATEST`` (the deploy function's smoke test invokes a version).
 - Published versions share ``$LATEST``'s code dict, so an update of ``$LATEST`` rewrote the image of every
   older version: the dict is copied before an update.
+- DynamoDB applies each request to an item atomically (conditional writes decide races such as two clicks);
+  moto's backend does not lock, and its server runs requests in threads: item requests are serialised.
 - SendTaskFailure drops its ``cause``; StopExecution drops ``error`` and ``cause``, and does not wake a task
   that waits for a token (the run stayed RUNNING until the task's timeout). Stopping now sets the run ABORTED
   with its error and cause at once and releases the waiting task, as Step Functions does; the released task's
@@ -29,6 +31,7 @@ from typing import Any, Protocol
 import moto.awslambda.models as lambda_models
 import moto.awslambda.responses as lambda_responses
 import moto.awslambda_simple.models as lambda_simple
+import moto.dynamodb.models as dynamodb_models
 from moto.core.config import default_user_config
 from moto.core.responses import ActionResult, EmptyResult
 from moto.stepfunctions.parser.api import ExecutionStatus
@@ -44,6 +47,7 @@ MOTO_CONFIG: dict[str, dict[str, bool]] = {
 }
 # Loggers that print a line per HTTP request or a traceback per caught state-machine error.
 NOISY_LOGGERS = ("werkzeug", "moto", "moto.stepfunctions")
+DYNAMODB_ITEM_OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "scan", "query")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,10 @@ class Invocation:
 class Dispatcher(Protocol):
     def __call__(self, account_id: str, function: Any, payload: bytes) -> Invocation:
         """Run ``function`` (moto's ``LambdaFunction``, already resolved to the version invoked)."""
+        ...
+
+    def submit(self, account_id: str, function: Any, payload: bytes) -> None:
+        """Run it asynchronously (an ``Event`` invocation); its answer goes nowhere."""
         ...
 
 
@@ -73,6 +81,11 @@ class MotoPatches:
         self._set(lambda_models.LambdaFunction, "_set_function_code", _copy_code_on_update())
         self._set(StepFunctionResponse, "send_task_failure", _send_task_failure)
         self._set(StepFunctionResponse, "stop_execution", _stop_execution)
+        lock = threading.RLock()
+        for name in DYNAMODB_ITEM_OPERATIONS:
+            self._set(
+                dynamodb_models.DynamoDBBackend, name, _locked(dynamodb_models.DynamoDBBackend.__dict__[name], lock)
+            )
         for name in ("set_error", "set_timed_out"):
             self._set(Environment, name, _unless_stopped(Environment.__dict__[name]))
         self._set(
@@ -104,6 +117,14 @@ class MotoPatches:
         setattr(owner, name, value)
 
 
+def _locked(original: Callable[..., Any], lock: threading.RLock) -> Callable[..., Any]:
+    def locked(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(backend, *args, **kwargs)
+
+    return locked
+
+
 def _invoke(dispatch: Dispatcher) -> Callable[..., bytes]:
     def invoke(
         backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
@@ -112,10 +133,7 @@ def _invoke(dispatch: Dispatcher) -> Callable[..., bytes]:
         payload = body if isinstance(body, bytes) else (body or "").encode()
         if (headers or {}).get("X-Amz-Invocation-Type") == "Event":
             # Lambda queues an asynchronous event and answers 202 at once; the function runs on its own.
-            worker = threading.Thread(
-                target=dispatch, args=(backend.account_id, function, payload), name="lambda-event", daemon=True
-            )
-            worker.start()
+            dispatch.submit(backend.account_id, function, payload)
             return b""
         answer = dispatch(backend.account_id, function, payload)
         if answer.function_error:
