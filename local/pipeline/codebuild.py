@@ -73,13 +73,14 @@ class CodeBuildStandIn:
         if not projects:
             raise FunctionFailure(BUILD_FAILED, f"ProjectName: no CodeBuild project {name!r}")
         project = projects[0]
-        self.ready()
         with self._lock:
             number = next(self._numbers.setdefault(name, itertools.count(1)))
         build_id = f"{name}:{uuid.uuid4()}"
-        activity = BuildActivity(name, number, time.monotonic())
+        activity = BuildActivity(name, number, time.monotonic(), command="waiting for the MLflow server to start")
         self.activity[name] = activity
         try:
+            self.ready()
+            activity.command = "checking out the commit"
             return self._build(project, event, build_id, number, activity)
         finally:
             self.activity.pop(name, None)
