@@ -160,8 +160,8 @@ class CodeBuildStandIn:
             phase, _, command = result.failed_command or ("build", 0, "")
             raise FunctionFailure(
                 BUILD_FAILED,
-                f"the build ended FAILED in phase {phase.upper()}: COMMAND_EXECUTION_ERROR: Error while executing "
-                f"command: {command.splitlines()[0][:200]}. Reason: exit status {result.exit_code} (log: {log})",
+                f"{_reason(result.output)} (phase {phase.upper()}, `{command.splitlines()[0][:60]}...` exited "
+                f"{result.exit_code}; log: {log})",
                 Build=build,
             )
         exported = [{"Name": key, "Value": value} for key, value in result.exported.items() if value is not None]
@@ -173,6 +173,13 @@ class CodeBuildStandIn:
 
     def _role_environment(self, role_arn: str, build_id: str) -> dict[str, str]:
         return dict(self.role_credentials(role_arn, f"codebuild-{build_id.rsplit(':', 1)[-1][:40]}"))
+
+
+def _reason(output: str) -> str:
+    """The last error line the failed command printed (train.py and ci/ print ``error: ...``)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return (errors or lines or ["the build failed"])[-1][:200]
 
 
 def _phases(failed: tuple[str, int, str] | None, exit_code: int) -> list[dict[str, Any]]:

@@ -139,7 +139,8 @@ class PipelineRun:
     def follow(self, arn: str, until: Callable[[], Any] | None = None, timeout: float | None = None) -> Any:
         """Print the run's steps until ``until()`` gives something (returned) or the run ends (None)."""
         follower = self.followers[arn]
-        deadline = time.monotonic() + (timeout or self.options.approval_timeout + RUN_ALLOWANCE_SECONDS)
+        limit = timeout or self.options.approval_timeout + RUN_ALLOWANCE_SECONDS
+        deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             follower.poll()
             value = until() if until is not None else None
@@ -149,7 +150,7 @@ class PipelineRun:
                 follower.finish()
                 return None
             time.sleep(self.poll)
-        raise RunFailed(f"{_short(arn)} was still running after {timeout or RUN_ALLOWANCE_SECONDS:.0f} s")
+        raise RunFailed(f"{_short(arn)} was still running after {limit:.0f} s")
 
     def pending_request(self, arn: str) -> Callable[[], ApprovalRequest | None]:
         def pending() -> ApprovalRequest | None:
@@ -252,7 +253,7 @@ def expected(scenario: str, outcomes: list[RunOutcome]) -> str | None:
     elif (last.status, last.error) == wanted[scenario]:
         return None
     return f"{_short(last.execution_arn)} ended {last.status}" + (
-        f" ({last.error}): {explain(last.cause)}" if last.error else ""
+        f" ({last.error}): {explain(last.cause, 600)}" if last.error else ""
     )
 
 
