@@ -479,7 +479,7 @@ class Deployment:
                 return str(listed["executionArn"])
         return None
 
-    def wait_for_execution(self, commit: str, timeout_seconds: float = 30) -> str:
+    def wait_for_execution(self, commit: str, timeout_seconds: float = 120) -> str:
         """The execution the start function started for ``commit``."""
         return str(
             self.cloud.wait_until(

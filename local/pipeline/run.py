@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import re
 import signal
 import sys
 import time
@@ -49,6 +50,9 @@ from local.pipeline.summary import RunOutcome, explain, outcome_of, summary_line
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_WORKDIR = ROOT / ".work" / "pipeline"
+# What infra/config.py accepts for mlops:modelName, and short enough for the training-data bucket's name.
+MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+MODEL_NAME_MAX = 30
 SCENARIOS = ("approve", "reject", "expire", "supersede", "interactive")
 DEFAULT_APPROVAL_TIMEOUT = {"expire": 5, "interactive": 900}
 APPROVAL_TIMEOUT = 600
@@ -334,6 +338,11 @@ def parse(argv: list[str] | None) -> Options:
         parser.error("--approval-timeout: expected a whole number of seconds >= 1")
     if args.poll <= 0:
         parser.error("--poll: expected a positive number of seconds")
+    if not MODEL_NAME.match(args.model_name) or len(args.model_name) > MODEL_NAME_MAX:
+        parser.error(
+            f"--model-name: expected lowercase letters, digits and hyphens, starting with a letter, at most "
+            f"{MODEL_NAME_MAX} characters (the stack's names are built from it), got {args.model_name!r}"
+        )
     return Options(
         scenario=args.scenario or "approve",
         workdir=args.workdir.resolve(),
