@@ -53,7 +53,6 @@ DEFAULT_WORKDIR = ROOT / ".work" / "pipeline"
 # What infra/config.py accepts for mlops:modelName, and short enough for the training-data bucket's name.
 MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
 MODEL_NAME_MAX = 30
-SCENARIOS = ("approve", "reject", "expire", "supersede", "interactive")
 DEFAULT_APPROVAL_TIMEOUT = {"expire": 5, "interactive": 900}
 APPROVAL_TIMEOUT = 600
 STAND_IN = (
