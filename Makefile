@@ -22,10 +22,10 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup: $(VENV)/.synced ## install the locked dependencies into .venv
 
-demo: setup ## the main local job: MLflow, train, register, promote to staging, serve predictions
-	$(PY) -m local.train_and_serve
+demo: setup ## the whole pipeline on this machine (ARGS="--reject | --expire | --supersede | --interactive --keep")
+	$(PY) -m local.pipeline $(ARGS)
 
-train-and-serve: setup ## the data scientist's loop (what `make demo` runs today)
+train-and-serve: setup ## the data scientist's loop: local MLflow, train, register, promote to staging, predict
 	$(PY) -m local.train_and_serve
 
 lint: setup ## ruff: lint and formatting
