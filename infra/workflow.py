@@ -531,6 +531,8 @@ def definition(arns: WorkflowArns, settings: WorkflowSettings) -> dict[str, Any]
                 **run,
                 **_image_payload(),
                 "stage.$": "$.stage.output",
+                # This version's metrics, production's and the MLflow run (what PromoteStaging found).
+                "promotion.$": "$.promoteStaging.output",
                 **slack,
             },
             wait_for_token=True,

@@ -223,6 +223,7 @@ class ModelVersion:
 class Run:
     run_id: str
     status: str = ""
+    experiment_id: str | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -237,6 +238,7 @@ class Run:
         return cls(
             run_id=str(info.get("run_id") or info.get("run_uuid") or ""),
             status=str(info.get("status", "")),
+            experiment_id=str(info["experiment_id"]) if info.get("experiment_id") else None,
             metrics=metrics,
             params=_key_values(values.get("params")),
             tags=_key_values(values.get("tags")),

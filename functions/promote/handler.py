@@ -3,6 +3,8 @@
     in   {"alias": "staging" | "production", "modelName", "modelVersion", "imageUri", "commit", "executionId",
           "approver"?, "rollback"?}
     out  {"alias", "modelName", "modelVersion", "previousVersion" (or null), "noop"}
+         staging (not a rollback) adds what the approval message compares: {"metrics", "productionVersion",
+         "productionMetrics", "mlflowRunUrl"} (empty or null when MLflow cannot say)
 
 Failures are raised as exceptions whose class names a Step Functions Catch can match (``errors.py``):
 PromoteInputError, UnknownAlias, PromoteConfigError, VersionNotFound, CommitMismatch, ImageMismatch,
@@ -15,6 +17,7 @@ function's own timeout, so a slow registry ends in RegistryUnavailable rather th
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -55,6 +58,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             log.info("promotion started", commit=request.commit, approver=request.approver, rollback=request.rollback)
             registry = mlflow_api.connect(deadline=deadline(context), log=log)
             outcome = promotion.promote(request, registry, log)
+            if request.alias == promotion.STAGING_ALIAS and not request.rollback:
+                ui_url = registry.credentials.tracking_uri
+                outcome = dataclasses.replace(outcome, report=promotion.report(outcome, registry, ui_url, log))
         except (mlflow_api.MlflowApiError, mlflow_api.MlflowConfigError) as error:
             raise translate(error) from None
     except PromoteError as error:

@@ -17,13 +17,13 @@ promoting the same alias at the same instant could still race; the workflow seri
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from functions.common.logging import Logger
-from functions.common.mlflow_api import MlflowNotFound, ModelVersion
+from functions.common.mlflow_api import MlflowApiError, MlflowNotFound, ModelVersion, Run
 from functions.promote.errors import CommitMismatch, ImageMismatch, Superseded, VersionNotFound
 from functions.promote.models import PromoteRequest
 
@@ -42,6 +42,8 @@ class Registry(Protocol):
 
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None: ...
 
+    def get_run(self, run_id: str) -> Run: ...
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -51,6 +53,8 @@ class Outcome:
     previous_version: str | None
     noop: bool = False
     tags: dict[str, str] = field(default_factory=dict)  # the tags this call wrote
+    run_id: str | None = None  # the MLflow run that produced the version
+    report: Mapping[str, Any] | None = None  # staging only: what the approval message shows (see ``report``)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +63,7 @@ class Outcome:
             "modelVersion": self.model_version,
             "previousVersion": self.previous_version,
             "noop": self.noop,
+            **(dict(self.report) if self.report is not None else {}),
         }
 
 
@@ -142,7 +147,7 @@ def promote(request: PromoteRequest, registry: Registry, log: Logger, now: Calla
         registry.set_model_version_tag(name, wanted, key, value)
     registry.set_registered_model_alias(name, alias, wanted)
     log.info("alias moved", alias=alias, modelVersion=wanted, previousVersion=previous, rollback=request.rollback)
-    return Outcome(alias, name, wanted, previous, noop=False, tags=tags)
+    return Outcome(alias, name, wanted, previous, noop=False, tags=tags, run_id=version.run_id)
 
 
 def _noop(request: PromoteRequest, version: ModelVersion, registry: Registry, log: Logger, now: datetime) -> Outcome:
@@ -156,4 +161,44 @@ def _noop(request: PromoteRequest, version: ModelVersion, registry: Registry, lo
     for key, value in missing.items():
         registry.set_model_version_tag(request.model_name, request.model_version, key, value)
     log.info("alias already at this version", alias=alias, modelVersion=request.model_version, tagsAdded=list(missing))
-    return Outcome(alias, request.model_name, request.model_version, previous, noop=True, tags=missing)
+    return Outcome(
+        alias, request.model_name, request.model_version, previous, noop=True, tags=missing, run_id=version.run_id
+    )
+
+
+# -------------------------------------------------------------------------------------- approval report
+
+STAGING_ALIAS = "staging"
+PRODUCTION_ALIAS = "production"
+EMPTY_REPORT: Mapping[str, Any] = {
+    "metrics": {},
+    "productionVersion": None,
+    "productionMetrics": {},
+    "mlflowRunUrl": None,
+}
+
+
+def run_url(ui_url: str, run: Run) -> str | None:
+    """The run's page in the MLflow UI (the tracking server serves both)."""
+    if not run.experiment_id or not run.run_id:
+        return None
+    return f"{ui_url.rstrip('/')}/#/experiments/{run.experiment_id}/runs/{run.run_id}"
+
+
+def report(outcome: Outcome, registry: Registry, ui_url: str, log: Logger) -> dict[str, Any]:
+    """What the approval message compares: this version's run metrics, the production version's, and a link to
+    the run. Always every key (the workflow's JsonPath reads them); a registry that fails here leaves them
+    empty and never fails the promotion, which already happened."""
+    found: dict[str, Any] = dict(EMPTY_REPORT)
+    try:
+        if outcome.run_id:
+            run = registry.get_run(outcome.run_id)
+            found["metrics"], found["mlflowRunUrl"] = dict(run.metrics), run_url(ui_url, run)
+        production = registry.get_model_version_by_alias(outcome.model_name, PRODUCTION_ALIAS)
+        if production is not None and production.version != outcome.model_version:
+            found["productionVersion"] = production.version
+            if production.run_id:
+                found["productionMetrics"] = dict(registry.get_run(production.run_id).metrics)
+    except (MlflowApiError, OSError) as error:
+        log.warning("metrics for the approval unavailable", reason=str(error))
+    return found

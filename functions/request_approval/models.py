@@ -9,6 +9,7 @@ Events (unknown keys are ignored, known keys are checked):
      "stage": {"functionVersion": "12", "previousVersion": "11", ...},      # the stage deploy's output
      "metrics": {"rmse": 1.23, ...}, "productionMetrics": {"rmse": 1.31, ...},  # optional
      "mlflowRunUrl": "https://...", "author": "Alice",                        # optional
+     "promotion": <the PromoteStaging output>,  # optional: metrics, productionMetrics, mlflowRunUrl, if not above
      "slack": {"channel": "C0123456789", "ts": "1700000000.000100"}}          # optional: the run's thread
 
     expire (the workflow's timeout Catch path, a cleanup schedule, or an EventBridge execution status rule):
@@ -91,9 +92,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     if not _CHANNEL.match(channel):
         raise ApprovalConfigError(f"SLACK_CHANNEL_ID: expected a channel ID such as C0123456789, got {channel!r}")
     raw_timeout = required("APPROVAL_TIMEOUT_SECONDS", "the Approval state's TimeoutSeconds")
-    if not raw_timeout.isdigit() or not 60 <= int(raw_timeout) <= 365 * 24 * 3600:
+    # The same range as the state's TimeoutSeconds allows here (a local run expires approvals after seconds).
+    if not raw_timeout.isdigit() or not 1 <= int(raw_timeout) <= 365 * 24 * 3600:
         raise ApprovalConfigError(
-            f"APPROVAL_TIMEOUT_SECONDS: expected whole seconds, 60 to 31536000, got {raw_timeout!r}"
+            f"APPROVAL_TIMEOUT_SECONDS: expected whole seconds, 1 to 31536000, got {raw_timeout!r}"
         )
     mlflow = (environ.get("MLFLOW_UI_URL") or "").strip() or None
     if mlflow is not None and http_url(mlflow) is None:
@@ -205,6 +207,33 @@ def parse_thread(value: Any) -> tuple[str | None, str | None]:
     return ts, channel
 
 
+@dataclass(frozen=True)
+class PromotionReport:
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    production_metrics: Mapping[str, float] = field(default_factory=dict)
+    mlflow_run_url: str | None = None
+
+
+def promotion_report(value: Any) -> PromotionReport:
+    """What the promote function found for the message (functions/promote: staging's output). Informative only:
+    a part that does not parse is left out rather than failing the approval request."""
+    if not isinstance(value, Mapping):
+        return PromotionReport()
+
+    def metrics(key: str) -> dict[str, float]:
+        try:
+            return parse_metrics(value.get(key), key)
+        except ApprovalInputError:
+            return {}
+
+    url = value.get("mlflowRunUrl")
+    return PromotionReport(
+        metrics=metrics("metrics"),
+        production_metrics=metrics("productionMetrics"),
+        mlflow_run_url=url if isinstance(url, str) and http_url(url) else None,
+    )
+
+
 def parse_request(event: Mapping[str, Any]) -> ApprovalRequest:
     token = event.get("taskToken")
     if not isinstance(token, str) or not token.strip():
@@ -223,6 +252,7 @@ def parse_request(event: Mapping[str, Any]) -> ApprovalRequest:
     run_url = event.get("mlflowRunUrl")
     if run_url is not None and http_url(run_url) is None:
         raise ApprovalInputError(f"mlflowRunUrl: expected an http(s) URL, got {_shown(run_url)}")
+    reported = promotion_report(event.get("promotion"))
     return ApprovalRequest(
         task_token=token.strip(),
         execution_arn=arn,
@@ -233,9 +263,13 @@ def parse_request(event: Mapping[str, Any]) -> ApprovalRequest:
         image_uri=_text(event, "imageUri", "the model image URI")[:512],
         stage_version=_optional_text(stage.get("functionVersion"), 20),
         stage_previous_version=_optional_text(stage.get("previousVersion"), 20),
-        metrics=parse_metrics(event.get("metrics"), "metrics"),
-        production_metrics=parse_metrics(event.get("productionMetrics"), "productionMetrics"),
-        mlflow_run_url=run_url,
+        metrics=parse_metrics(event["metrics"], "metrics") if "metrics" in event else reported.metrics,
+        production_metrics=(
+            parse_metrics(event["productionMetrics"], "productionMetrics")
+            if "productionMetrics" in event
+            else reported.production_metrics
+        ),
+        mlflow_run_url=run_url if "mlflowRunUrl" in event else reported.mlflow_run_url,
         author=_optional_text(event.get("author"), 80),
         thread_ts=thread_ts,
         thread_channel=thread_channel,

@@ -108,17 +108,8 @@ def _slack(resources: Resources) -> dict[str, str]:
     return {"SLACK_API_URL": resources.slack_api_url}
 
 
-def _approval_timeout_floor(resources: Resources) -> dict[str, str]:
-    # request_approval refuses an APPROVAL_TIMEOUT_SECONDS under 60; a local run that lets the approval expire
-    # after a few seconds keeps the state machine's short TimeoutSeconds, which is what expires it (the Approval
-    # state's Catch calls request_approval's expire action), and gives the function its minimum.
-    if resources.approval_timeout_seconds < APPROVAL_TIMEOUT_MINIMUM:
-        return {"APPROVAL_TIMEOUT_SECONDS": str(APPROVAL_TIMEOUT_MINIMUM)}
-    return {}
-
-
-APPROVAL_TIMEOUT_MINIMUM = 60
 APPROVALS = TableSpec("approvals", "approvalId", ttl_attribute="expiresAt")
+LOCKS = TableSpec("locks", "lockId", ttl_attribute="expiresAt")
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(  # infra/components/pipeline.py, "{name}-start"
@@ -159,8 +150,18 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         environment=lambda r: {
             "SLACK_BOT_TOKEN_SECRET_ARN": r.slack_bot_token_secret_arn,
             "SLACK_CHANNEL_ID": r.slack_channel_id,
+            "MODEL_NAME": r.model_name,
         },
         local_environment=_slack,
+        rules=(STATUS_RULE,),
+    ),
+    FunctionSpec(  # infra/components/pipeline.py, "{name}-deploy-lock"; infra/stacks/tooling.py cleanup target
+        key="lock",
+        folder="deploy_lock",
+        name=lambda prefix: f"{prefix}-deploy-lock",
+        environment=lambda r: {"LOCK_TABLE_NAME": r.tables[LOCKS.key]},
+        tables=(LOCKS,),
+        rules=(STATUS_RULE,),
     ),
     FunctionSpec(  # infra/components/slack_approval.py, "{name}-request"; infra/stacks/tooling.py cleanup target
         key="request_approval",
@@ -173,7 +174,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "APPROVAL_TIMEOUT_SECONDS": str(r.approval_timeout_seconds),
             "MLFLOW_UI_URL": r.mlflow_ui_url,
         },
-        local_environment=lambda r: {**_slack(r), **_approval_timeout_floor(r)},
+        local_environment=_slack,
         timeout_seconds=60,
         tables=(APPROVALS,),
         rules=(STATUS_RULE,),

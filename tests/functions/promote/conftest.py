@@ -40,12 +40,12 @@ class Models:
         self.client.create_registered_model(name)
         return name
 
-    def register(self, name: str, commit: str | None, digest: str | None = None) -> str:
+    def register(self, name: str, commit: str | None, digest: str | None = None, rmse: float = 1.25) -> str:
         """A new version of ``name`` tagged like the build does it; returns its number."""
         experiment = self.client.get_experiment_by_name("promote-tests")
         experiment_id = experiment.experiment_id if experiment else self.client.create_experiment("promote-tests")
         run = self.client.create_run(experiment_id)
-        self.client.log_metric(run.info.run_id, "rmse", 1.25)
+        self.client.log_metric(run.info.run_id, "rmse", rmse)
         tags = {"commit": commit} if commit else {}
         if digest:
             tags["image_digest"] = digest

@@ -82,6 +82,11 @@ def test_staging_moves_to_the_version_and_tags_it(models: Models) -> None:
         "modelVersion": version,
         "previousVersion": None,
         "noop": False,
+        # What the approval message compares (no production version yet).
+        "metrics": {"rmse": 1.25},
+        "productionVersion": None,
+        "productionMetrics": {},
+        "mlflowRunUrl": result["mlflowRunUrl"],
     }
     assert models.alias(name, "staging") == version
     tags = models.tags(name, version)
@@ -93,6 +98,24 @@ def test_staging_moves_to_the_version_and_tags_it(models: Models) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", tags["staging_at"])
     at = datetime.fromisoformat(tags["staging_at"].replace("Z", "+00:00"))
     assert before <= at <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_staging_reports_the_metrics_next_to_productions_and_links_the_run(models: Models, mlflow_env: str) -> None:
+    name = models.new_model()
+    old_commit, new_commit_ = new_commit(), new_commit()
+    in_production = models.register(name, old_commit, rmse=1.5)
+    promote(event(name, in_production, old_commit, alias="production"))
+    candidate = models.register(name, new_commit_, rmse=1.2)
+
+    result = promote(event(name, candidate, new_commit_))
+
+    assert result["metrics"] == {"rmse": 1.2}
+    assert (result["productionVersion"], result["productionMetrics"]) == (in_production, {"rmse": 1.5})
+    run = models.client.get_model_version(name, candidate).run_id
+    experiment = models.client.get_run(run).info.experiment_id
+    assert result["mlflowRunUrl"] == f"{mlflow_env}/#/experiments/{experiment}/runs/{run}"
+    # Production's own promotion reports nothing of the kind.
+    assert "metrics" not in promote(event(name, candidate, new_commit_, alias="production"))
 
 
 def test_the_next_version_reports_the_previous_one_for_a_rollback(models: Models) -> None:
@@ -268,8 +291,9 @@ def test_a_paused_database_is_waited_for(models: Models, mlflow_env: str, monkey
     version = models.register(name, commit)
     with FlakyMlflow(mlflow_env, outage_seconds=1.5) as flaky:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", flaky.url)
-        assert promote(event(name, version, commit))["modelVersion"] == version
-    assert flaky.statuses[0] == 503 and flaky.statuses[-1] == 200
+        result = promote(event(name, version, commit))
+    assert result["modelVersion"] == version and result["metrics"] == {"rmse": 1.25}
+    assert flaky.statuses[0] == 503 and 503 not in flaky.statuses[flaky.statuses.index(200) :]
     assert models.alias(name, "staging") == version
 
 

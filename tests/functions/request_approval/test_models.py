@@ -74,6 +74,34 @@ def test_a_bad_field_is_named_and_the_token_is_not_echoed(overrides: dict, field
     assert "has space" not in str(error.value)
 
 
+PROMOTION = {
+    "alias": "staging",
+    "modelVersion": "7",
+    "metrics": {"test_mae": 2.6},
+    "productionVersion": "6",
+    "productionMetrics": {"test_mae": 2.9},
+    "mlflowRunUrl": "https://mlflow.example.com/#/experiments/1/runs/abc",
+}
+
+
+def test_the_promotion_of_staging_supplies_the_metrics_and_the_run_link() -> None:
+    request = parse_event(event(metrics=None, promotion=PROMOTION))
+
+    assert request.metrics == {"test_mae": 2.6} and request.production_metrics == {"test_mae": 2.9}
+    assert request.mlflow_run_url == PROMOTION["mlflowRunUrl"]
+    # Fields given on their own win over the promotion's.
+    assert parse_event(event(promotion=PROMOTION)).metrics == {"rmse": 1.2}
+
+
+def test_a_promotion_report_that_does_not_parse_is_left_out_not_refused() -> None:
+    broken = {"metrics": "many", "productionMetrics": [1], "mlflowRunUrl": "javascript:alert(1)"}
+
+    request = parse_event(event(metrics=None, promotion=broken))
+
+    assert (request.metrics, request.production_metrics, request.mlflow_run_url) == ({}, {}, None)
+    assert parse_event(event(metrics=None, promotion="not an object")).metrics == {}
+
+
 def test_metrics_keep_finite_numbers_only() -> None:
     metrics = parse_metrics(
         {"rmse": 1.5, "r2": "0.9", "flag": True, "nan": float("nan"), "text": "high", "bad name!": 1, 3: 4}, "metrics"
@@ -133,7 +161,7 @@ def test_settings() -> None:
         ("SLACK_BOT_TOKEN_SECRET_ARN", ""),
         ("SLACK_CHANNEL_ID", "#mlops"),
         ("APPROVAL_TIMEOUT_SECONDS", "soon"),
-        ("APPROVAL_TIMEOUT_SECONDS", "10"),
+        ("APPROVAL_TIMEOUT_SECONDS", "0"),
         ("MLFLOW_UI_URL", "mlflow.internal"),
     ],
 )
