@@ -23,3 +23,7 @@ def mlflow_tracking_uri(tmp_path_factory: pytest.TempPathFactory):
     """One real MLflow server (SQLite, local artifacts) for the whole session."""
     with mlflow_server(tmp_path_factory.mktemp("mlflow")) as uri:
         yield uri
+
+
+# A real headless Chromium for the browser tests (skips locally without it, fails in CI).
+from tests.browser import browser as browser  # noqa: E402

@@ -163,6 +163,7 @@ class Deployment:
             team_id=TEAM_ID,
             app_id=SLACK_APP_ID,
             user_names={LOCAL_APPROVER: LOCAL_APPROVER_NAME},
+            find_message=self._slack_message,
         )
         self.status_events = StatusEvents(
             clients=self.cloud.client,
@@ -174,6 +175,12 @@ class Deployment:
         ).start()
         if self.settings.prewarm:
             self._prewarm()
+
+    def _slack_message(self, channel: str, ts: str) -> Mapping[str, Any] | None:
+        try:
+            return self.cloud.slack.message(channel, ts)
+        except KeyError:
+            return None
 
     def _role(self, name: str, principal: Mapping[str, str], account: str = "tooling") -> str:
         iam = self.cloud.client("iam", account)

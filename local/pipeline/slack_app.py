@@ -1,26 +1,25 @@
 """Slack's side of a button click: the signed interaction request Slack sends to the app's Request URL.
 
 ``SlackApp.click(action_id, value, message_ts, channel, user_id)`` is what happens when a person clicks a
-button of a message: a ``block_actions`` payload shaped like Slack's, form-encoded as ``payload=<json>``, signed
-with the app's signing secret (v0: ``v0=HMAC-SHA256(secret, "v0:<timestamp>:<body>")`` in
-``X-Slack-Signature``, the timestamp in ``X-Slack-Request-Timestamp``) and POSTed to the interactions endpoint.
-Its signature is the one the Slack stand-in's web page (``local/slack_web.py``) calls, so a person can click in
-a browser; ``curl`` prints the same request for a terminal.
+button of a message: ``local/slack_signing.py`` builds the ``block_actions`` payload and Slack's v0 signature
+(the one implementation the tests use too), and this POSTs it to the interactions endpoint. Its signature is the
+one the Slack stand-in's web page (``local/slack_web.py``) calls, so a person can click in a browser; ``curl``
+prints the same request for a terminal.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import shlex
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus
+
+from local.slack_signing import SignedRequest, signed_interaction_request
+
+# Slack's crawler identifies itself so; the interactions function ignores it, but a proxy log reads like Slack's.
+USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
 
 
 @dataclass(frozen=True)
@@ -36,54 +35,31 @@ class SlackApp:
     team_id: str = "T0FAKETEAM"
     app_id: str = "A0LOCALAPP"
     user_names: Mapping[str, str] = field(default_factory=dict)
+    # The message as the Slack stand-in holds it, so the payload carries its button and thread as Slack's does.
+    find_message: Callable[[str, str], Mapping[str, Any] | None] = lambda _channel, _ts: None
 
-    def payload(self, action_id: str, value: str, message_ts: str, channel: str, user_id: str) -> dict[str, Any]:
-        name = self.user_names.get(user_id, user_id.lower())
-        return {
-            "type": "block_actions",
-            "user": {"id": user_id, "username": name, "name": name, "team_id": self.team_id},
-            "api_app_id": self.app_id,
-            "token": "unused-legacy-verification-token",
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
-            "trigger_id": f"{int(time.time())}.0000000000.local",
-            "team": {"id": self.team_id, "domain": "local"},
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": channel, "name": "mlops"},
-            "message": {"type": "message", "ts": message_ts},
-            "state": {"values": {}},
-            "response_url": f"https://hooks.slack.com/actions/{self.team_id}/local",
-            "actions": [
-                {
-                    "action_id": action_id,
-                    "block_id": "approval_actions",
-                    "text": {"type": "plain_text", "text": action_id.title(), "emoji": True},
-                    "value": value,
-                    "type": "button",
-                    "action_ts": f"{time.time():.6f}",
-                }
-            ],
-        }
-
-    def signed(self, body: str, timestamp: int | None = None) -> dict[str, str]:
-        """The headers Slack sends with ``body``."""
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
-        digest = hmac.new(self.signing_secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
-        return {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": f"v0={digest}",
-            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-        }
-
-    def body(self, action_id: str, value: str, message_ts: str, channel: str, user_id: str) -> str:
-        return "payload=" + quote_plus(json.dumps(self.payload(action_id, value, message_ts, channel, user_id)))
+    def request(self, action_id: str, value: str, message_ts: str, channel: str, user_id: str) -> SignedRequest:
+        return signed_interaction_request(
+            signing_secret=self.signing_secret,
+            action_id=action_id,
+            value=value,
+            message_ts=message_ts,
+            channel=channel,
+            user_id=user_id,
+            user_name=self.user_names.get(user_id, user_id.lower()),
+            team_id=self.team_id,
+            app_id=self.app_id,
+            message=self.find_message(channel, message_ts),
+        )
 
     def click(self, action_id: str, value: str, message_ts: str, channel: str, user_id: str) -> ClickResult:
         """A person clicks button ``action_id`` (value ``value``) of message ``message_ts`` in ``channel``."""
-        body = self.body(action_id, value, message_ts, channel, user_id)
+        signed = self.request(action_id, value, message_ts, channel, user_id)
         request = urllib.request.Request(  # noqa: S310 - the local endpoint
-            self.url, data=body.encode(), method="POST", headers=self.signed(body)
+            self.url,
+            data=signed.body.encode(),
+            method="POST",
+            headers={**signed.headers, "User-Agent": USER_AGENT},
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
@@ -93,6 +69,6 @@ class SlackApp:
 
     def curl(self, action_id: str, value: str, message_ts: str, channel: str, user_id: str) -> str:
         """The same click as a curl command (its signature is valid for Slack's five-minute window)."""
-        body = self.body(action_id, value, message_ts, channel, user_id)
-        headers = " ".join(f"-H {shlex.quote(f'{k}: {v}')}" for k, v in self.signed(body).items())
-        return f"curl -sS -X POST {headers} --data-raw {shlex.quote(body)} {shlex.quote(self.url)}"
+        signed = self.request(action_id, value, message_ts, channel, user_id)
+        headers = " ".join(f"-H {shlex.quote(f'{k}: {v}')}" for k, v in signed.headers.items())
+        return f"curl -sS -X POST {headers} --data-raw {shlex.quote(signed.body)} {shlex.quote(self.url)}"

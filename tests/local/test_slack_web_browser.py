@@ -8,31 +8,19 @@ them (``apt-get install chromium chromium-driver``).
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
-from collections.abc import Iterator, Mapping
-from pathlib import Path
 
 import pytest
 
 from local.fake_slack import FakeSlack
 from local.slack_web import ClickResult, SlackWeb
+from tests.browser import skip_or_fail
 from tests.local.slack_samples import ALICE, APPROVAL_ID, CHANNEL, client, close_approval, post_approval
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 BOB = "U0BOB0002"
 WAIT_SECONDS = 20  # a ceiling for the page to catch up, not a measured figure
-
-
-def skip_or_fail(reason: str, env: Mapping[str, str]) -> None:
-    """Without the browser: skip locally, fail in CI (``CI`` set), where .ci/run installs it."""
-    if env.get("CI", "").lower() not in ("", "0", "false"):
-        pytest.fail(f"{reason}; CI must run the browser test (.ci/run installs chromium and chromium-driver)")
-    pytest.skip(reason)
 
 
 def test_without_the_browser_the_test_skips_locally_but_fails_in_ci() -> None:
@@ -40,39 +28,6 @@ def test_without_the_browser_the_test_skips_locally_but_fails_in_ci() -> None:
         skip_or_fail("chromium is not installed", {})
     with pytest.raises(pytest.fail.Exception, match="CI must run the browser test"):
         skip_or_fail("chromium is not installed", {"CI": "true"})
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        skip_or_fail(f"{' and '.join(missing)} not installed (apt-get install chromium chromium-driver)", os.environ)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    # Without the background-networking flags Chromium keeps calling home, which a closed network breaks.
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,1000",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
 
 
 def test_a_click_on_approve_reaches_the_handler_and_the_page_shows_the_decision(browser: object) -> None:
