@@ -43,6 +43,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
+from local import loopback_http
 from local.slack_channel import Channel, build_channel
 
 MANIFEST = Path(__file__).resolve().parents[1] / "slack" / "manifest.yml"
@@ -108,7 +109,6 @@ class FakeSlack:
         self._clock = clock
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------------- lifecycle
 
@@ -131,19 +131,12 @@ class FakeSlack:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-slack", daemon=True
-        )
-        self._thread.start()
+        self._server = loopback_http.serve(Handler, "fake-slack", poll_interval=0.02)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        loopback_http.stop(self._server)
+        self._server = None
 
     def __enter__(self) -> FakeSlack:
         return self.start()

@@ -24,12 +24,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
+from local import loopback_http
 from local.fake_slack import FakeSlack
 from local.slack_channel import (
     Button,
@@ -219,19 +219,12 @@ class SlackWeb:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-web", daemon=True
-        )
-        thread.start()
+        self._server = loopback_http.serve(Handler, "slack-web")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        loopback_http.stop(self._server)
+        self._server = None
 
     def __enter__(self) -> SlackWeb:
         return self.start()

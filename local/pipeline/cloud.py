@@ -28,7 +28,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ import botocore.config
 import botocore.session
 from moto.server import ThreadedMotoServer
 
+from local import loopback_http
 from local.fake_slack import FakeSlack
 from local.mlflow_server import BasicAuth, server_command
 from local.pipeline.codebuild import HANDLER as CODEBUILD_HANDLER
@@ -186,11 +187,8 @@ class LocalCloud:
         self.slack.start()
         self._stack.callback(self.slack.stop)
 
-        self._endpoint = ThreadingHTTPServer(("127.0.0.1", 0), _interactions_handler(self))
-        self._endpoint.daemon_threads = True
-        threading.Thread(target=self._endpoint.serve_forever, name="slack-endpoint", daemon=True).start()
-        self._stack.callback(self._endpoint.server_close)
-        self._stack.callback(self._endpoint.shutdown)
+        self._endpoint = loopback_http.serve(_interactions_handler(self), "slack-endpoint")
+        self._stack.callback(loopback_http.stop, self._endpoint)
         self.endpoint_url = f"http://127.0.0.1:{self._endpoint.server_address[1]}"
 
     def close(self) -> None:
