@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.slack_signing import SignedRequest, signed_interaction_request
+from local.slack_signing import SignedRequest, find_button, signed_interaction_request
 
 # Slack's crawler identifies itself so; the interactions function ignores it, but a proxy log reads like Slack's.
 USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
@@ -49,8 +49,21 @@ class SlackApp:
             user_name=self.user_names.get(user_id, user_id.lower()),
             team_id=self.team_id,
             app_id=self.app_id,
-            message=self.find_message(channel, message_ts),
+            message=self._showing(channel, message_ts, action_id, value),
         )
+
+    def _showing(self, channel: str, message_ts: str, action_id: str, value: str) -> Mapping[str, Any] | None:
+        """The message, if it still shows the button. A click on a button that is gone (decided, expired,
+        superseded) still reaches the app from a client that has not refreshed: then the payload cannot carry
+        the current message."""
+        message = self.find_message(channel, message_ts)
+        if message is None:
+            return None
+        try:
+            find_button(message, action_id, value)
+        except ValueError:
+            return None
+        return message
 
     def click(self, action_id: str, value: str, message_ts: str, channel: str, user_id: str) -> ClickResult:
         """A person clicks button ``action_id`` (value ``value``) of message ``message_ts`` in ``channel``."""
