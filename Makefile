@@ -57,7 +57,7 @@ rerun: setup ## start the pipeline again for COMMIT=<full sha> (AWS credentials 
 rollback: rollback-env setup ## roll ENV=stage|prod back one version, with its MLflow alias and a Slack post (tooling account credentials)
 	@outputs="$$(pulumi stack output --json --stack tooling)" || exit 1; \
 	$(PY) -m ops.rollback --env $(ENV) $(if $(FROM_VERSION),--from-version $(FROM_VERSION)) \
-		$(if $(REASON),--reason '$(REASON)') --tooling-outputs "$$outputs"
+		$(if $(REASON),--reason "$$REASON") --tooling-outputs "$$outputs"
 
 # Checked before anything else runs, so a typo never reaches AWS.
 rollback-env:

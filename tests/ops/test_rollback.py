@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -305,4 +307,26 @@ def test_make_rollback_passes_the_tooling_outputs_and_the_optional_flags() -> No
     command = answer.stdout
     assert 'outputs="$(pulumi stack output --json --stack tooling)" || exit 1' in command
     assert "-m ops.rollback --env prod --from-version 8" in command
-    assert "--reason 'bad model' --tooling-outputs \"$outputs\"" in command
+    assert '--reason "$REASON" --tooling-outputs "$outputs"' in command
+
+
+def test_make_rollback_passes_a_reason_with_quotes_intact(tmp_path: Path) -> None:
+    # Stand-ins for the Pulumi CLI and the interpreter: the recipe's quoting is what is under test.
+    (tmp_path / "pulumi").write_text('#!/bin/sh\necho "{}"\n')
+    (tmp_path / "args").write_text('#!/bin/sh\nfor arg in "$@"; do echo "[$arg]"; done\n')
+    for tool in ("pulumi", "args"):
+        (tmp_path / tool).chmod(0o755)
+    # Quotes, a semicolon and a command substitution reach the command as text, never run by the shell.
+    reason = """it's the "new" model; `touch pwned` stays text"""
+
+    answer = subprocess.run(
+        ["make", "-s", "rollback", "ENV=prod", f"REASON={reason}", f"PY={tmp_path / 'args'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        check=True,
+    )
+
+    assert f"[--reason]\n[{reason}]\n" in answer.stdout
+    assert not (ROOT / "pwned").exists()
