@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from functions.common.executions import EXECUTION_ARN
 from functions.common.logging import redact
 
 NAMESPACE = "ServerlessMlops/Pipeline"
@@ -83,9 +84,6 @@ UNITS = frozenset(
 )
 _NAMESPACE = re.compile(r"^[A-Za-z0-9._#:/-]+$")
 _NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
-_EXECUTION_ARN = re.compile(
-    r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:(?:execution|express):(?P<machine>[^:\s]+):[^:\s]+(?::[^:\s]+)?$"
-)
 
 # The pipeline's metrics (the dashboard in infra/components/dashboard.py reads the same names).
 RUNS_STARTED = "RunsStarted"
@@ -222,7 +220,7 @@ def emit(
 def pipeline_of(execution_arn: str | None) -> str:
     """The state machine's name in an execution ARN (the ``Pipeline`` dimension); ``"Unknown"`` for anything
     else (a manual deploy's ID)."""
-    match = _EXECUTION_ARN.match(execution_arn or "")
+    match = EXECUTION_ARN.match(execution_arn or "")
     return dimension_value(match["machine"]) if match else UNKNOWN
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.common.executions import EXECUTION_ARN, execution_name
 from functions.deploy.errors import DeployConfigError, DeployInputError
 
 ACTIONS = ("deploy", "shift", "promote", "rollback")
@@ -42,9 +43,6 @@ IMAGE_URI = re.compile(
 _COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
 _VERSION = re.compile(r"^[1-9][0-9]{0,9}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-_EXECUTION_ARN = re.compile(
-    r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:(?:execution|express):[^:\s]+:(?P<name>[^:\s]+)(?::[^:\s]+)?$"
-)
 _PLAIN_ID = re.compile(r"^\S{1,256}$")
 _SESSION_UNSAFE = re.compile(r"[^\w+=,.@-]", re.ASCII)
 _DESCRIPTION_FIELD = re.compile(r"(?P<key>[A-Za-z]+)=(?P<value>\S+)")
@@ -213,12 +211,6 @@ class DeployRequest:
         return None if self.canary_percent is None else self.canary_percent / 100
 
 
-def execution_name(execution_id: str) -> str:
-    """The execution's name from its ARN (standard or express); any other identifier as is."""
-    match = _EXECUTION_ARN.match(execution_id)
-    return match.group("name") if match else execution_id
-
-
 def role_session_name(environment: str, execution_id: str) -> str:
     """``deploy-<environment>-<execution name>`` made safe for STS: ``[\\w+=,.@-]``, at most 64 characters.
 
@@ -288,7 +280,7 @@ def _execution_id(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise DeployInputError(f"executionId: expected the Step Functions execution ARN, got {_shown(value)}")
     if value.startswith("arn:"):
-        if not _EXECUTION_ARN.match(value):
+        if not EXECUTION_ARN.match(value):
             raise DeployInputError(
                 "executionId: expected a Step Functions execution ARN "
                 f"(arn:aws:states:<region>:<account>:execution:<state machine>:<name>), got {_shown(value)}"

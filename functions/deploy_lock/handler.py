@@ -16,6 +16,7 @@ import os
 import time
 from typing import Any
 
+from functions.common.executions import execution_of
 from functions.common.logging import Logger
 from functions.deploy_lock import lock, services
 from functions.deploy_lock.errors import DeployLockError, LockBusy
@@ -24,15 +25,8 @@ from functions.deploy_lock.models import load_settings, parse_event
 LOGGER = Logger("deploy_lock")
 
 
-def _execution(event: Any) -> Any:
-    if not isinstance(event, dict):
-        return None
-    detail = event.get("detail")
-    return event.get("executionId") or (detail.get("executionArn") if isinstance(detail, dict) else None)
-
-
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    log = LOGGER.bind(executionId=_execution(event))
+    log = LOGGER.bind(executionId=execution_of(event))
     try:
         settings = load_settings(os.environ)
         request = parse_event(event)

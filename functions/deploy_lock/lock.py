@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from functions.common.executions import execution_name
 from functions.deploy_lock.errors import LockBusy
-from functions.deploy_lock.models import LockRequest, execution_name, lock_id
+from functions.deploy_lock.models import LockRequest, lock_id
 
 # How long an item outlives its lease before DynamoDB's TTL removes it (housekeeping only).
 TTL_AFTER_LEASE_SECONDS = 24 * 3600

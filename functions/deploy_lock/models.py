@@ -14,16 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from functions.common.executions import STATUS_CHANGE
 from functions.deploy_lock.errors import LockConfigError, LockInputError
 
 ENVIRONMENTS = ("stage", "prod")
 ACTIONS = ("acquire", "release")
-STATUS_DETAIL_TYPE = "Step Functions Execution Status Change"
 # A run that ended in any of these holds nothing any more.
 END_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 MIN_LEASE_SECONDS = 60
 MAX_LEASE_SECONDS = 7 * 24 * 3600
-_EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:\s]+:(?P<name>[^:\s]+)$")
+# Narrower than functions.common.executions.EXECUTION_ARN on purpose: only a Standard execution holds a lock.
+_STANDARD_EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:\s]+:[^:\s]+$")
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
@@ -48,11 +49,6 @@ def lock_id(environment: str) -> str:
     return f"deploy/{environment}"
 
 
-def execution_name(execution_arn: str) -> str:
-    match = _EXECUTION_ARN.match(execution_arn)
-    return match["name"] if match else execution_arn
-
-
 @dataclass(frozen=True)
 class LockRequest:
     action: str
@@ -65,7 +61,7 @@ class LockRequest:
 
 
 def _execution_arn(value: Any, field_name: str) -> str:
-    if not isinstance(value, str) or not _EXECUTION_ARN.match(value):
+    if not isinstance(value, str) or not _STANDARD_EXECUTION_ARN.match(value):
         raise LockInputError(
             f"{field_name}: expected a Step Functions execution ARN "
             f"(arn:aws:states:<region>:<account>:execution:<state machine>:<name>), got {_shown(value)}"
@@ -107,7 +103,7 @@ def _status_event(event: Mapping[str, Any]) -> LockRequest:
 def parse_event(event: Any) -> LockRequest:
     if not isinstance(event, Mapping):
         raise LockInputError(f"event: expected a JSON object, got {type(event).__name__}")
-    if event.get("detail-type") == STATUS_DETAIL_TYPE:
+    if event.get("detail-type") == STATUS_CHANGE:
         return _status_event(event)
     action = event.get("action")
     if action not in ACTIONS:

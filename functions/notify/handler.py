@@ -33,6 +33,7 @@ import time
 from typing import Any
 
 from functions.common import metrics
+from functions.common.executions import execution_of
 from functions.common.logging import Logger
 from functions.common.secrets import SecretUnavailable
 from functions.notify import notifier, services
@@ -60,13 +61,6 @@ def deadline(context: Any) -> float | None:
     return time.monotonic() + max(remaining() / 1000 - TIMEOUT_MARGIN_SECONDS, 0.5)
 
 
-def _execution(event: Any) -> Any:
-    if not isinstance(event, dict):
-        return None
-    detail = event.get("detail")
-    return event.get("executionId") or (detail.get("executionArn") if isinstance(detail, dict) else None)
-
-
 def stopped_run(change: StatusChange, settings: Settings, log: Logger) -> NotifyEvent:
     """The report of a stopped or timed-out run, from what its history says (without it: a top-level message)."""
     try:
@@ -86,7 +80,7 @@ def count_run_end(request: NotifyEvent) -> None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    log = LOGGER.bind(executionId=_execution(event))
+    log = LOGGER.bind(executionId=execution_of(event))
     try:
         settings = load_settings(os.environ)
         change = parse_status_change(event)

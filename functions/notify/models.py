@@ -35,19 +35,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.common.executions import EXECUTION_ARN, STATUS_CHANGE, execution_name
 from functions.notify.errors import NotifyConfigError, NotifyInputError
 
 EVENTS = ("started", "succeeded", "failed", "rolled_back")
 ENVIRONMENTS = ("stage", "prod")
-STATUS_DETAIL_TYPE = "Step Functions Execution Status Change"
 # The end states the workflow cannot report itself, and the outcome each is shown as.
 UNREPORTED_STATUSES: Mapping[str, str] = {"ABORTED": "Stopped", "TIMED_OUT": "TimedOut"}
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{8,}$")
 _TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
-_EXECUTION_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):states:(?P<region>[a-z0-9-]+):\d{12}:(?:execution|express):[^:\s]+"
-    r":(?P<name>[^:\s]+)(?::[^:\s]+)?$"
-)
 
 
 def _shown(value: Any) -> str:
@@ -152,15 +148,10 @@ class NotifyEvent:
         return self.commit[:7] if self.commit else None
 
 
-def execution_name(execution_id: str) -> str:
-    match = _EXECUTION_ARN.match(execution_id)
-    return match["name"] if match else execution_id
-
-
 def console_url(execution_id: str) -> str | None:
     """The execution's page in the Step Functions console, in the execution's own region (from its ARN); None
     for an identifier that is not an execution ARN of the commercial partition."""
-    match = _EXECUTION_ARN.match(execution_id)
+    match = EXECUTION_ARN.match(execution_id)
     if not match or match["partition"] != "aws":
         return None
     region = match["region"]
@@ -273,13 +264,13 @@ class StatusChange:
 
 def parse_status_change(event: Any) -> StatusChange | None:
     """The status event's fields; None for any other event (a workflow event, parsed by ``parse_event``)."""
-    if not isinstance(event, Mapping) or event.get("detail-type") != STATUS_DETAIL_TYPE:
+    if not isinstance(event, Mapping) or event.get("detail-type") != STATUS_CHANGE:
         return None
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise NotifyInputError("detail: expected the execution status change as an object")
     execution = _text(detail.get("executionArn"), limit=2048)
-    if not execution or not _EXECUTION_ARN.match(execution):
+    if not execution or not EXECUTION_ARN.match(execution):
         raise NotifyInputError(f"detail.executionArn: expected an execution ARN, got {_shown(execution)}")
     status = detail.get("status")
     if not isinstance(status, str) or not status:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from functions.common.executions import execution_of
 from functions.common.logging import Logger
 from functions.common.secrets import SecretUnavailable
 from functions.request_approval import approval, services
@@ -28,16 +29,8 @@ from functions.request_approval.models import ExpireRequest, load_settings, pars
 LOGGER = Logger("request_approval")
 
 
-def _execution_id(event: Any) -> str | None:
-    if not isinstance(event, dict):
-        return None
-    detail = event.get("detail")
-    value = event.get("executionId") or event.get("executionArn") or (detail or {}).get("executionArn")
-    return value if isinstance(value, str) else None
-
-
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    log = LOGGER.bind(executionId=_execution_id(event), requestId=getattr(context, "aws_request_id", None))
+    log = LOGGER.bind(executionId=execution_of(event), requestId=getattr(context, "aws_request_id", None))
     try:
         settings = load_settings(os.environ)
         request = parse_event(event)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from functions.common.executions import EXECUTION_ARN, STATUS_CHANGE, execution_name
 from functions.common.item_values import number as _number
 from functions.common.item_values import text as _string
 from functions.request_approval.errors import ApprovalConfigError, ApprovalInputError
@@ -38,11 +39,7 @@ PENDING, DECIDED, SENT, EXPIRED, SUPERSEDED = "pending", "decided", "sent", "exp
 RETENTION_AFTER_TIMEOUT_SECONDS = 7 * 24 * 3600
 TASK_TOKEN_MAX = 2048  # SendTaskSuccess's limit
 MAX_METRICS = 20
-STATUS_CHANGE = "Step Functions Execution Status Change"
 
-_EXECUTION_ARN = re.compile(
-    r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:(?:execution|express):[^:\s]+:(?P<name>[^:\s]+)(?::[^:\s]+)?$"
-)
 _COMMIT = re.compile(r"^[0-9a-f]{7,64}$")
 _VERSION = re.compile(r"^[1-9][0-9]{0,9}$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -145,11 +142,6 @@ class ExpireRequest:
     reason: str
 
 
-def execution_name(execution_arn: str) -> str:
-    match = _EXECUTION_ARN.match(execution_arn)
-    return match.group("name") if match else execution_arn
-
-
 def _text(event: Mapping[str, Any], name: str, expected: str, pattern: re.Pattern[str] | None = None) -> str:
     value = event.get(name)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -240,7 +232,7 @@ def parse_request(event: Mapping[str, Any]) -> ApprovalRequest:
         raise ApprovalInputError("taskToken: missing; the Approval state must pass $$.Task.Token")
     if len(token) > TASK_TOKEN_MAX or any(c.isspace() for c in token):
         raise ApprovalInputError(f"taskToken: not a task token (at most {TASK_TOKEN_MAX} characters, no spaces)")
-    arn = _text(event, "executionId", "the execution ARN ($$.Execution.Id)", _EXECUTION_ARN)
+    arn = _text(event, "executionId", "the execution ARN ($$.Execution.Id)", EXECUTION_ARN)
     name = _optional_text(event.get("executionName"), 80) or execution_name(arn)
     if not _EXECUTION_NAME.match(name):
         raise ApprovalInputError(f"executionName: expected the execution's name, got {_shown(name)}")
@@ -281,13 +273,13 @@ def parse_expire(event: Mapping[str, Any]) -> ExpireRequest:
         detail = event.get("detail")
         arn = detail.get("executionArn") if isinstance(detail, Mapping) else None
         status = detail.get("status") if isinstance(detail, Mapping) else None
-        if not isinstance(arn, str) or not _EXECUTION_ARN.match(arn):
+        if not isinstance(arn, str) or not EXECUTION_ARN.match(arn):
             raise ApprovalInputError(f"detail.executionArn: expected an execution ARN, got {_shown(arn)}")
         return ExpireRequest(arn, f"execution {str(status or 'ended').lower()}")
     arn = event.get("executionArn", event.get("executionId"))
     if arn is None:
         return ExpireRequest(None, "timeout")
-    if not isinstance(arn, str) or not _EXECUTION_ARN.match(arn):
+    if not isinstance(arn, str) or not EXECUTION_ARN.match(arn):
         raise ApprovalInputError(f"executionArn: expected an execution ARN, got {_shown(arn)}")
     error = event.get("error")
     return ExpireRequest(arn, f"run ended ({error[:100]})" if isinstance(error, str) and error else "run ended")
