@@ -1,8 +1,9 @@
 """buildspec.yml run end to end as CodeBuild would, against real MLflow and moto (S3, ECR, Secrets Manager).
 
-Only `aws ecr get-login-password` and `docker` are stubs (see ``codebuild_local``): there is no Docker engine
-here. Everything else is the real thing: train.py reads the data from S3, registers the model, ci/ fetches it
-and resolves and tags the pushed image; MLflow credentials come from the secret the buildspec names.
+Only `aws ecr get-login-password` and `docker` are stubs (see ``local/pipeline/buildspec.py``): there is no
+Docker engine here. Everything else is the real thing: train.py reads the data from S3, registers the model,
+ci/ fetches it and resolves and tags the pushed image; MLflow credentials come from the secret the buildspec
+names.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import train
 from moto.server import ThreadedMotoServer
 
 from functions.deploy.models import ImageRef
+from local.pipeline.buildspec import run_buildspec, write_stubs
 from local.processes import free_port
-from tests.seed_code.codebuild_local import run_buildspec, write_stubs
 
 pytestmark = pytest.mark.slow
 
